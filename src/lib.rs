@@ -1,0 +1,10 @@
+//! ativo-backup: backup, restore, validation and cloud migration of Ativo Programs configuration.
+
+pub mod archive;
+pub mod error;
+pub mod host;
+pub mod model;
+pub mod sample;
+pub mod store;
+
+pub use error::{Error, Result};
