@@ -1,9 +1,11 @@
 //! ativo-backup: backup, restore, validation and cloud migration of Ativo Programs configuration.
 
 pub mod archive;
+pub mod atomic_file;
 pub mod error;
 pub mod host;
 pub mod model;
+pub mod ops;
 pub mod sample;
 pub mod store;
 

@@ -1,1 +1,161 @@
-fn main() {}
+//! The `ativo-backup` binary: parses arguments, runs one library operation, renders its report
+//! as text or JSON, and turns errors into the documented exit codes.
+
+mod args;
+mod demo;
+mod render;
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use args::{Cli, Command, Format, HostAction};
+use ativo_backup::archive::{Encoding, Limits, Scope};
+use ativo_backup::error::{Error, Result, exit};
+use ativo_backup::host::{Deployment, HostIdentity};
+use ativo_backup::ops::{self, Input};
+use ativo_backup::sample::SampleSize;
+use ativo_backup::store::{self, Location};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let format = cli.format;
+    match run(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(error) => {
+            render::error(&error, format);
+            ExitCode::from(error.exit_code())
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<u8> {
+    let location = || Location::parse(cli.store.as_deref().unwrap_or("ativo.db")).map_err(Error::from);
+    if cli.format == Format::Github && !matches!(cli.command, Command::Validate(_)) {
+        return Err(Error::Usage("--format github is only for `validate`; use human or json".into()));
+    }
+    let format = cli.format;
+    match cli.command {
+        Command::Init(a) => {
+            let deployment = match a.deployment {
+                args::DeploymentArg::Server => Deployment::Server,
+                args::DeploymentArg::Datacenter => Deployment::Datacenter,
+                args::DeploymentArg::Cloud => Deployment::Cloud,
+            };
+            let host = HostIdentity::new(deployment, &a.server_id, &a.base_url)?;
+            let sample = a.sample.map(|s| match s {
+                args::SampleArg::Demo => SampleSize::Demo,
+                args::SampleArg::Large => SampleSize::Large,
+                args::SampleArg::Huge => SampleSize::Huge,
+            });
+            let report = ops::init::init(&ops::init::InitOptions { location: location()?, host, sample })?;
+            render::init(&report, format);
+        }
+        Command::Host { action } => {
+            let mut store = store::open(&location()?)?;
+            if let Some(HostAction::SetBaseUrl { url, keep_alias }) = action {
+                let current = store.host()?.identity;
+                let new = HostIdentity::new(current.deployment, &current.server_id, &url)?;
+                store.set_identity(&new, keep_alias)?;
+            }
+            let host = store.host()?;
+            render::host(&host, &store.location(), format);
+        }
+        Command::Export(a) => {
+            let output = match a.output.as_deref() {
+                None => ops::export::Output::Dir(".".into()),
+                Some("-") => ops::export::Output::Stdout,
+                Some(path) => ops::export::Output::File(path.into()),
+            };
+            let encoding = a.encoding.map(|e| match e {
+                args::EncodingArg::Zstd => Encoding::Zstd,
+                args::EncodingArg::Json => Encoding::Json,
+            });
+            let scope = match a.scope {
+                args::ScopeArg::Full => Scope::Full,
+                args::ScopeArg::Migration => Scope::Migration,
+            };
+            let mut store = store::open(&location()?)?;
+            let report = ops::export::export(store.as_mut(), &ops::export::ExportOptions { output, encoding, scope })?;
+            render::export(&report, format);
+        }
+        Command::Import(a) => {
+            let location = location()?;
+            let options = ops::import::ImportOptions {
+                input: Input::parse(&a.file),
+                limits: limits(a.limits.max_size),
+                safety_dir: a.safety_dir.unwrap_or_else(|| ops::default_safety_dir(&location)),
+            };
+            let mut store = store::open(&location)?;
+            let checked = ops::import::check(store.as_mut(), &options)?;
+            if a.dry_run {
+                let report = ops::import::dry_run_report(store.as_mut(), &options, checked)?;
+                render::import(&report, format);
+                return Ok(exit::OK);
+            }
+            if !a.yes {
+                confirm(&store.location(), &options.input, &checked.plan)?;
+            }
+            let report = ops::import::apply(store.as_mut(), &options, checked)?;
+            render::import(&report, format);
+        }
+        Command::Validate(a) => {
+            let options = ops::validate::ValidateOptions {
+                inputs: a.files.iter().map(|f| Input::parse(f)).collect(),
+                limits: limits(a.limits.max_size),
+                strict: a.strict,
+            };
+            let report = ops::validate::validate(&options);
+            render::validate(&report, format);
+            return Ok(report.exit_code);
+        }
+        Command::Inspect(a) => {
+            let report = ops::inspect::inspect(&Input::parse(&a.file), &limits(a.limits.max_size))?;
+            render::inspect(&report, format);
+        }
+        Command::Diff(a) => {
+            let limits = limits(a.limits.max_size);
+            let (from, to) = match a.sides.as_slice() {
+                [b] => (ops::diff::Side::Store(location()?), ops::diff::Side::parse(b)?),
+                [a, b] => (ops::diff::Side::parse(a)?, ops::diff::Side::parse(b)?),
+                _ => return Err(Error::Usage("diff takes one or two arguments".into())),
+            };
+            let report = ops::diff::diff(&from, &to, &limits)?;
+            render::diff(&report, format);
+        }
+        Command::Schema => {
+            let schema = ativo_backup::archive::schema();
+            println!("{}", serde_json::to_string_pretty(&schema).unwrap_or_default());
+        }
+        Command::Demo(a) => demo::run(a.dir, format)?,
+    }
+    Ok(exit::OK)
+}
+
+fn limits(max_size: u64) -> Limits {
+    Limits { max_size, ..Limits::default() }
+}
+
+/// Asks on a terminal; refuses (exit 2) when nobody can answer.
+fn confirm(store: &str, input: &Input, plan: &ops::diff::Plan) -> Result<()> {
+    let question = format!("replace ALL Ativo configuration in {store} with {input}?");
+    if !std::io::stdin().is_terminal() {
+        return Err(Error::Usage(format!(
+            "{question} refused: stdin is not a terminal, so nobody can confirm; re-run with --yes (see the plan with --dry-run)"
+        )));
+    }
+    render::plan_to_stderr(plan);
+    eprint!("{question} a safety backup is written first. [y/N] ");
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer).map_err(|source| Error::File {
+        action: "cannot read the answer from",
+        path: "<stdin>".into(),
+        source,
+    })?;
+    if matches!(answer.trim(), "y" | "Y" | "yes" | "YES") {
+        Ok(())
+    } else {
+        Err(Error::Usage("import cancelled; nothing was changed".into()))
+    }
+}

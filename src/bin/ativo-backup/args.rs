@@ -1,0 +1,258 @@
+//! Command-line arguments (clap). The library carries no clap types: this file turns arguments
+//! into the library's options, nothing else.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+const EXAMPLES: &str = "\
+Examples:
+  ativo-backup demo                                   # sample store, backup, validate, restore
+  ativo-backup init --server-id B8E7-9F2A --base-url https://jira.example.com
+  ativo-backup --store /var/atlassian/ativo.db export -o backup.json.zst
+  ativo-backup import backup.json.zst --dry-run
+  ativo-backup validate --format github backups/*.json.zst
+  ativo-backup diff backup-monday.json.zst backup-friday.json.zst
+
+Exit codes: 0 ok, 1 unexpected, 2 usage, 3 invalid archive, 4 other host, 5 integrity,
+6 newer format, 7 store problem, 8 migration refused.";
+
+/// Back up, restore, validate and migrate Ativo Programs configuration.
+///
+/// The store is the app's configuration database: a SQLite file (the embedded default) or the
+/// PostgreSQL database of a Data Center cluster. Archives are versioned, digest-protected
+/// JSON, zstd-compressed by default, and are restored only on the host they came from.
+#[derive(Debug, Parser)]
+#[command(name = "ativo-backup", version, after_help = EXAMPLES, max_term_width = 100)]
+pub struct Cli {
+    /// Store: a SQLite path (or sqlite:PATH) or a postgres:// URL [default: ./ativo.db].
+    #[arg(long, global = true, env = "ATIVO_STORE", value_name = "PATH|URL", hide_env_values = true)]
+    pub store: Option<String>,
+
+    /// Output format: human text, JSON for machines, or GitHub annotations (validate only).
+    #[arg(long, global = true, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Text for people.
+    Human,
+    /// One JSON document on stdout.
+    Json,
+    /// GitHub Actions workflow commands (`::error file=...::`), for `validate`.
+    Github,
+}
+
+/// Commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a store for a host (never overwrites one).
+    #[command(
+        after_help = "Examples:\n  ativo-backup init --server-id B8E7-9F2A-3C4D-5E6F --base-url https://jira.example.com\n  ativo-backup --store demo.db init --server-id DEMO --base-url https://jira.example.com --sample demo"
+    )]
+    Init(InitArgs),
+    /// Show the store's host identity and fingerprint, or change its base URL.
+    #[command(
+        after_help = "Examples:\n  ativo-backup host\n  ativo-backup host set-base-url https://jira.new.example.com --keep-alias"
+    )]
+    Host {
+        /// What to do (default: show).
+        #[command(subcommand)]
+        action: Option<HostAction>,
+    },
+    /// Write an archive of the whole configuration (verified before success is reported).
+    #[command(
+        after_help = "Examples:\n  ativo-backup export                         # ./ativo-<host>-<UTC time>.json.zst\n  ativo-backup export -o backup.json           # plain JSON, for review in git\n  ativo-backup export -o - | ssh backup-host 'cat > ativo.json.zst'"
+    )]
+    Export(ExportArgs),
+    /// Replace ALL configuration with an archive of the same host, after every check and a safety backup.
+    #[command(
+        after_help = "Examples:\n  ativo-backup import backup.json.zst --dry-run   # what would change\n  ativo-backup import backup.json.zst --yes       # restore without asking"
+    )]
+    Import(ImportArgs),
+    /// Check archives without any store (integrity, version, schema, semantics).
+    #[command(
+        after_help = "Examples:\n  ativo-backup validate backup.json.zst\n  ativo-backup validate --format json a.json.zst b.json.zst\n  ativo-backup validate --format github --strict backups/*.json.zst\n\nThe exit code is the highest of all files' codes."
+    )]
+    Validate(ValidateArgs),
+    /// Show an archive's header, counts and digests.
+    #[command(
+        after_help = "Examples:\n  ativo-backup inspect backup.json.zst\n  ativo-backup inspect --format json backup.json.zst | jq .header.counts"
+    )]
+    Inspect(InspectArgs),
+    /// Show what importing B over A would change (A, B: archives or stores; A defaults to --store).
+    #[command(
+        after_help = "Examples:\n  ativo-backup diff backup.json.zst               # the store vs the archive\n  ativo-backup diff monday.json.zst friday.json.zst\n  ativo-backup diff sqlite:ativo.db backup.json"
+    )]
+    Diff(DiffArgs),
+    /// Print the archive's JSON Schema (draft 2020-12).
+    #[command(after_help = "Example:\n  ativo-backup schema > ativo-backup.v1.schema.json")]
+    Schema,
+    /// Try everything on a sample: create a store, back it up, validate, break it, restore it.
+    #[command(after_help = "Example:\n  ativo-backup demo --dir /tmp/ativo-demo")]
+    Demo(DemoArgs),
+}
+
+/// `init`.
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Jira server id (Administration > System > System info); on cloud, the cloud id.
+    #[arg(long, value_name = "ID")]
+    pub server_id: String,
+    /// The base URL users open Jira with.
+    #[arg(long, value_name = "URL")]
+    pub base_url: String,
+    /// Kind of Jira.
+    #[arg(long, value_enum, default_value_t = DeploymentArg::Datacenter)]
+    pub deployment: DeploymentArg,
+    /// Fill the new store with generated configuration.
+    #[arg(long, value_enum)]
+    pub sample: Option<SampleArg>,
+}
+
+/// Deployments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DeploymentArg {
+    /// Jira Server.
+    Server,
+    /// Jira Data Center.
+    Datacenter,
+    /// Jira Cloud.
+    Cloud,
+}
+
+/// Sample sizes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SampleArg {
+    /// A small realistic company.
+    Demo,
+    /// ~50 programs, 500 teams, 20 periods (150k-200k rows).
+    Large,
+    /// About ten times large.
+    Huge,
+}
+
+/// `host` actions.
+#[derive(Debug, Subcommand)]
+pub enum HostAction {
+    /// Show the identity, fingerprint and accepted aliases.
+    Show,
+    /// Record a new base URL (after a legitimate move of Jira).
+    SetBaseUrl {
+        /// The new base URL.
+        url: String,
+        /// Keep accepting archives exported under the current identity.
+        #[arg(long)]
+        keep_alias: bool,
+    },
+}
+
+/// Archive encodings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum EncodingArg {
+    /// zstd-compressed JSON.
+    Zstd,
+    /// Plain JSON.
+    Json,
+}
+
+/// Archive scopes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ScopeArg {
+    /// Everything (a backup).
+    Full,
+    /// Everything but the admins (input for a cloud migration).
+    Migration,
+}
+
+/// `export`.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Output file, or - for stdout [default: ./ativo-<host>-<UTC time>.json.zst].
+    #[arg(short, long, value_name = "FILE|-")]
+    pub output: Option<String>,
+    /// Encoding [default: from the file name: .json is plain JSON, anything else zstd].
+    #[arg(long, value_enum)]
+    pub encoding: Option<EncodingArg>,
+    /// What the archive holds.
+    #[arg(long, value_enum, default_value_t = ScopeArg::Full)]
+    pub scope: ScopeArg,
+}
+
+/// Limits shared by the commands that read archives.
+#[derive(Debug, Args)]
+pub struct LimitArgs {
+    /// Refuse archives larger than this many bytes once decompressed.
+    #[arg(long, value_name = "BYTES", default_value_t = ativo_backup::archive::Limits::default().max_size)]
+    pub max_size: u64,
+}
+
+/// `import`.
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The archive, or - for stdin.
+    #[arg(value_name = "FILE|-")]
+    pub file: String,
+    /// Check everything and show what would change; write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Do not ask for confirmation (required when stdin is not a terminal).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Where the safety backup goes [default: ativo-safety-backups/ beside a SQLite store, else in the current directory].
+    #[arg(long, value_name = "DIR")]
+    pub safety_dir: Option<PathBuf>,
+    /// Limits.
+    #[command(flatten)]
+    pub limits: LimitArgs,
+}
+
+/// `validate`.
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// Archives (- for stdin).
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<String>,
+    /// Treat warnings as failures (exit 3).
+    #[arg(long)]
+    pub strict: bool,
+    /// Limits.
+    #[command(flatten)]
+    pub limits: LimitArgs,
+}
+
+/// `inspect`.
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// The archive, or - for stdin.
+    #[arg(value_name = "FILE|-")]
+    pub file: String,
+    /// Limits.
+    #[command(flatten)]
+    pub limits: LimitArgs,
+}
+
+/// `diff`.
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// A then B; with only one, A is the --store store.
+    #[arg(required = true, num_args = 1..=2, value_name = "A|B")]
+    pub sides: Vec<String>,
+    /// Limits.
+    #[command(flatten)]
+    pub limits: LimitArgs,
+}
+
+/// `demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Directory for the demo's store and archives [default: a new directory under the system temp dir].
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+}

@@ -1,0 +1,268 @@
+//! Rendering of reports: human text on stdout, or one JSON document for machines. Errors go to
+//! stderr (and, with `--format json`, also as a JSON object on stdout so pipelines can parse
+//! every outcome).
+
+use ativo_backup::error::Error;
+use ativo_backup::model::Counts;
+use ativo_backup::model::validate::{Finding, Severity};
+use ativo_backup::ops::diff::{DiffReport, Plan};
+use ativo_backup::ops::export::ExportReport;
+use ativo_backup::ops::import::ImportReport;
+use ativo_backup::ops::init::InitReport;
+use ativo_backup::ops::inspect::InspectReport;
+use ativo_backup::ops::validate::ValidateReport;
+use ativo_backup::store::HostRecord;
+use serde::Serialize;
+
+use crate::args::Format;
+
+fn json<T: Serialize>(value: &T) {
+    match serde_json::to_string_pretty(value) {
+        Ok(text) => println!("{text}"),
+        Err(e) => eprintln!("error: cannot render the report as JSON: {e}"),
+    }
+}
+
+/// An error: message on stderr; with `--format json`, a JSON object on stdout too.
+pub fn error(error: &Error, format: Format) {
+    eprintln!("error: {error}");
+    if let Error::Invalid { findings, .. } = error {
+        for f in findings.iter().take(50) {
+            eprintln!("  {}", finding_line(f));
+        }
+        if findings.len() > 50 {
+            eprintln!("  ... and {} more (use --format json for all)", findings.len() - 50);
+        }
+    }
+    if format == Format::Json {
+        let findings = match error {
+            Error::Invalid { findings, .. } => findings.clone(),
+            _ => Vec::new(),
+        };
+        json(&serde_json::json!({
+            "error": { "exit_code": error.exit_code(), "message": error.to_string(), "findings": findings }
+        }));
+    }
+}
+
+fn finding_line(f: &Finding) -> String {
+    let level = match f.severity {
+        Severity::Error => "error",
+        Severity::Warning => "warning",
+    };
+    format!(
+        "{level}[{}] {}: {} (hint: {})",
+        f.code,
+        if f.pointer.is_empty() { "/" } else { &f.pointer },
+        f.message,
+        f.hint
+    )
+}
+
+fn counts_line(c: &Counts) -> String {
+    format!(
+        "{} teams, {} programs, {} periods ({} sprints), {} PIs, {} capacity, {} sprint mappings, {} objectives, {} milestones, {} admin users, {} admin groups",
+        c.teams,
+        c.programs,
+        c.periods,
+        c.sprints,
+        c.pis,
+        c.capacity,
+        c.sprint_mappings,
+        c.objectives,
+        c.milestones,
+        c.admin_users,
+        c.admin_groups
+    )
+}
+
+/// `init`.
+pub fn init(r: &InitReport, format: Format) {
+    if format == Format::Json {
+        return json(r);
+    }
+    println!("created store {} for {}", r.store, r.host.base_url);
+    println!("  fingerprint {}", r.fingerprint);
+    println!("  holds {}", counts_line(&r.counts));
+}
+
+/// `host`.
+pub fn host(h: &HostRecord, location: &str, format: Format) {
+    if format == Format::Json {
+        let aliases: Vec<_> =
+            h.aliases.iter().map(|a| serde_json::json!({ "identity": a, "fingerprint": a.fingerprint() })).collect();
+        return json(&serde_json::json!({
+            "store": location,
+            "identity": h.identity,
+            "fingerprint": h.identity.fingerprint(),
+            "aliases": aliases,
+        }));
+    }
+    println!("store       {location}");
+    println!("base url    {}", h.identity.base_url);
+    println!("deployment  {}", h.identity.deployment);
+    println!("server id   {}", h.identity.server_id);
+    println!("fingerprint {}", h.identity.fingerprint());
+    for alias in &h.aliases {
+        println!("alias       {alias}");
+    }
+}
+
+/// `export`.
+pub fn export(r: &ExportReport, format: Format) {
+    if format == Format::Json {
+        return json(r);
+    }
+    // With `-o -` the archive is on stdout: the summary goes to stderr.
+    let text = format!(
+        "wrote {} ({} bytes, {:?}, scope {:?}), verified by reading it back\n  {}\n  content digest   {}\n  integrity digest {}",
+        r.path,
+        r.bytes,
+        r.encoding,
+        r.scope,
+        counts_line(&r.counts),
+        r.content_digest,
+        r.integrity_digest
+    )
+    .to_lowercase();
+    if r.path == "-" { eprintln!("{text}") } else { println!("{text}") }
+}
+
+/// A plan, as indented lines.
+fn plan_lines(plan: &Plan) -> Vec<String> {
+    let mut lines = Vec::new();
+    for k in &plan.kinds {
+        if k.added + k.removed + k.changed == 0 {
+            continue;
+        }
+        let mut line =
+            format!("  {:<16} +{} -{} ~{} ({} unchanged)", k.kind, k.added, k.removed, k.changed, k.unchanged);
+        for (sign, keys, n) in
+            [("+", &k.added_keys, k.added), ("-", &k.removed_keys, k.removed), ("~", &k.changed_keys, k.changed)]
+        {
+            if !keys.is_empty() {
+                let more = if n > keys.len() { format!(" ... {} more", n - keys.len()) } else { String::new() };
+                line.push_str(&format!("\n      {sign} {}{more}", keys.join(", ")));
+            }
+        }
+        lines.push(line);
+    }
+    if lines.is_empty() {
+        lines.push("  no changes: the configurations are identical".into());
+    }
+    lines
+}
+
+/// The plan on stderr, before a confirmation question.
+pub fn plan_to_stderr(plan: &Plan) {
+    eprintln!("changes:");
+    for line in plan_lines(plan) {
+        eprintln!("{line}");
+    }
+}
+
+/// `import`.
+pub fn import(r: &ImportReport, format: Format) {
+    if format == Format::Json {
+        return json(r);
+    }
+    for w in &r.warnings {
+        eprintln!("{}", finding_line(w));
+    }
+    if r.dry_run {
+        println!(
+            "dry run: {} passed every check (host matched by {}); importing it would change:",
+            r.input, r.host_match
+        );
+    } else {
+        println!("imported {} (host matched by {}); changes:", r.input, r.host_match);
+    }
+    for line in plan_lines(&r.plan) {
+        println!("{line}");
+    }
+    if let Some(backup) = &r.safety_backup {
+        println!("safety backup of the replaced configuration: {backup}");
+    }
+    println!("content digest {} -> {}", r.content_digest_before, r.content_digest_after);
+}
+
+/// `validate`.
+pub fn validate(r: &ValidateReport, format: Format) {
+    match format {
+        Format::Json => json(r),
+        Format::Github => {
+            for file in &r.files {
+                for f in &file.findings {
+                    let level = match f.severity {
+                        Severity::Error => "error",
+                        Severity::Warning => "warning",
+                    };
+                    println!(
+                        "::{level} file={},title={}::{}",
+                        escape_property(&file.file),
+                        escape_property(f.code),
+                        escape_data(&format!("{} {} (hint: {})", f.pointer, f.message, f.hint))
+                    );
+                }
+            }
+            let failed = r.files.iter().filter(|f| !f.ok).count();
+            println!("{} file(s) checked, {} failed, exit code {}", r.files.len(), failed, r.exit_code);
+        }
+        Format::Human => {
+            for file in &r.files {
+                if file.ok {
+                    let counts = file.counts.as_ref().map(counts_line).unwrap_or_default();
+                    println!("ok    {} ({counts})", file.file);
+                } else {
+                    println!("FAIL  {} (exit {})", file.file, file.exit_code);
+                }
+                for f in &file.findings {
+                    println!("      {}", finding_line(f));
+                }
+            }
+        }
+    }
+}
+
+/// GitHub workflow command escaping of a message.
+fn escape_data(s: &str) -> String {
+    s.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A")
+}
+
+/// GitHub workflow command escaping of a property value.
+fn escape_property(s: &str) -> String {
+    escape_data(s).replace(':', "%3A").replace(',', "%2C")
+}
+
+/// `inspect`.
+pub fn inspect(r: &InspectReport, format: Format) {
+    if format == Format::Json {
+        return json(r);
+    }
+    let h = &r.header;
+    println!("file             {}", r.file);
+    println!("format version   {}", r.format_version);
+    println!("created at       {}", h.created_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+    println!("tool             {} {}", h.tool.name, h.tool.version);
+    println!("scope            {:?}", h.scope);
+    println!("source           {} ({}, server id {})", h.source.base_url, h.source.deployment, h.source.server_id);
+    println!("fingerprint      {}", h.source.fingerprint);
+    println!("content digest   {}", h.content_digest);
+    println!("integrity digest {} (verified)", h.integrity_digest);
+    println!("counts           {}", counts_line(&h.counts));
+    for t in &h.api_tokens {
+        println!("api token        {} (created {} by {}; not restored)", t.name, t.created_at, t.created_by);
+    }
+}
+
+/// `diff`.
+pub fn diff(r: &DiffReport, format: Format) {
+    if format == Format::Json {
+        return json(r);
+    }
+    println!("from {} ({})", r.from, r.from_digest);
+    println!("to   {} ({})", r.to, r.to_digest);
+    for line in plan_lines(&r.plan) {
+        println!("{line}");
+    }
+}

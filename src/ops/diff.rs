@@ -1,0 +1,297 @@
+//! `diff` and the plan of `import --dry-run`: what replacing configuration A by B changes, per
+//! entity kind (added / removed / changed), by natural key.
+//!
+//! Entities are compared by their natural keys (team key, `PI/team/sprint` for capacity, ...)
+//! because those are what admins and Jira field values know them by. A PI counts as changed
+//! only for its own fields; changes to its capacity, objectives and the like show under those
+//! kinds, so one edited capacity cell does not make the whole PI look rewritten.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::Path;
+
+use serde::Serialize;
+
+use super::Input;
+use crate::archive::{self, Limits};
+use crate::error::Result;
+use crate::model::{Configuration, Pi};
+use crate::store::{self, Location};
+
+/// One side of a diff: an archive, or a store's current configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Side {
+    /// An archive file (or `-` for stdin).
+    Archive(Input),
+    /// A store.
+    Store(Location),
+}
+
+impl Side {
+    /// A `postgres://` or `sqlite:` location, or an existing SQLite file, is a store; anything
+    /// else an archive.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::error::StoreError::BadLocation`] for an unusable store location.
+    pub fn parse(s: &str) -> Result<Self> {
+        let looks_like_store = s.starts_with("postgres://")
+            || s.starts_with("postgresql://")
+            || s.starts_with("sqlite:")
+            || is_sqlite_file(Path::new(s));
+        if looks_like_store { Ok(Side::Store(Location::parse(s)?)) } else { Ok(Side::Archive(Input::parse(s))) }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Side::Archive(input) => input.to_string(),
+            Side::Store(Location::Sqlite(p)) => format!("sqlite:{}", p.display()),
+            Side::Store(Location::Postgres(_)) => "postgres store".into(),
+        }
+    }
+
+    fn load(&self, limits: &Limits) -> Result<Configuration> {
+        match self {
+            Side::Archive(input) => Ok(super::read_valid_archive(input, limits)?.0.data),
+            Side::Store(location) => Ok(store::open(location)?.snapshot()?.config),
+        }
+    }
+}
+
+fn is_sqlite_file(path: &Path) -> bool {
+    let mut magic = [0u8; 16];
+    std::fs::File::open(path).and_then(|mut f| f.read_exact(&mut magic)).is_ok() && &magic == b"SQLite format 3\0"
+}
+
+/// What `diff` reports.
+#[derive(Debug, Clone, Serialize)]
+pub struct DiffReport {
+    /// A.
+    pub from: String,
+    /// B.
+    pub to: String,
+    /// Content digest of A.
+    pub from_digest: String,
+    /// Content digest of B.
+    pub to_digest: String,
+    /// What importing B over A changes.
+    pub plan: Plan,
+}
+
+/// Compares two sides.
+///
+/// # Errors
+///
+/// Any error reading either side (archive errors, semantic errors, store errors).
+pub fn diff(from: &Side, to: &Side, limits: &Limits) -> Result<DiffReport> {
+    let a = from.load(limits)?;
+    let b = to.load(limits)?;
+    Ok(DiffReport {
+        from: from.describe(),
+        to: to.describe(),
+        from_digest: archive::content_digest(&a),
+        to_digest: archive::content_digest(&b),
+        plan: plan(&a, &b),
+    })
+}
+
+/// How many example keys each list of a [`KindChange`] keeps.
+pub const MAX_KEYS: usize = 20;
+
+/// Changes of one entity kind.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct KindChange {
+    /// Entity kind, e.g. `teams`, `capacity`.
+    pub kind: &'static str,
+    /// Number added.
+    pub added: usize,
+    /// Number removed.
+    pub removed: usize,
+    /// Number changed.
+    pub changed: usize,
+    /// Number unchanged.
+    pub unchanged: usize,
+    /// Up to [`MAX_KEYS`] keys of added entities.
+    pub added_keys: Vec<String>,
+    /// Up to [`MAX_KEYS`] keys of removed entities.
+    pub removed_keys: Vec<String>,
+    /// Up to [`MAX_KEYS`] keys of changed entities.
+    pub changed_keys: Vec<String>,
+}
+
+/// The changes from one configuration to another.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Plan {
+    /// One entry per entity kind, in a fixed order.
+    pub kinds: Vec<KindChange>,
+}
+
+impl Plan {
+    /// Whether the two configurations are equal.
+    pub fn is_empty(&self) -> bool {
+        self.kinds.iter().all(|k| k.added + k.removed + k.changed == 0)
+    }
+}
+
+/// Computes the plan of replacing `from` by `to`.
+pub fn plan(from: &Configuration, to: &Configuration) -> Plan {
+    let mut kinds = Vec::new();
+    let settings = |c: &Configuration| vec![("settings".to_owned(), json(&c.settings))];
+    kinds.push(compare("settings", settings(from), settings(to)));
+    let users = |c: &Configuration| {
+        c.admins
+            .iter()
+            .flat_map(|a| &a.users)
+            .map(|u| {
+                (format!("{}|{}", u.user_key.as_deref().unwrap_or(""), u.account_id.as_deref().unwrap_or("")), json(u))
+            })
+            .collect()
+    };
+    kinds.push(compare("admin_users", users(from), users(to)));
+    let groups =
+        |c: &Configuration| c.admins.iter().flat_map(|a| &a.groups).map(|g| (g.name.clone(), json(g))).collect();
+    kinds.push(compare("admin_groups", groups(from), groups(to)));
+    let teams = |c: &Configuration| c.teams.iter().map(|t| (t.key.clone(), json(t))).collect();
+    kinds.push(compare("teams", teams(from), teams(to)));
+    let programs = |c: &Configuration| c.programs.iter().map(|p| (p.key.clone(), json(p))).collect();
+    kinds.push(compare("programs", programs(from), programs(to)));
+    let periods = |c: &Configuration| {
+        c.periods
+            .iter()
+            .map(|p| (p.key.clone(), serde_json::json!([p.archived, p.name, p.sprints.len()]).to_string()))
+            .collect()
+    };
+    kinds.push(compare("periods", periods(from), periods(to)));
+    let sprints = |c: &Configuration| {
+        c.periods
+            .iter()
+            .flat_map(|p| p.sprints.iter().map(move |s| (format!("{}/{}", p.key, s.index), json(s))))
+            .collect()
+    };
+    kinds.push(compare("sprints", sprints(from), sprints(to)));
+    let pis = |c: &Configuration| c.pis.iter().map(|p| (p.key.clone(), pi_own_fields(p))).collect();
+    kinds.push(compare("pis", pis(from), pis(to)));
+    let capacity = |c: &Configuration| {
+        c.pis
+            .iter()
+            .flat_map(|p| p.capacity.iter().map(move |x| (format!("{}/{}/{}", p.key, x.team, x.sprint), json(x))))
+            .collect()
+    };
+    kinds.push(compare("capacity", capacity(from), capacity(to)));
+    let mappings = |c: &Configuration| {
+        c.pis
+            .iter()
+            .flat_map(|p| {
+                p.sprint_mappings.iter().map(move |x| (format!("{}/{}/{}", p.key, x.team, x.sprint), json(x)))
+            })
+            .collect()
+    };
+    kinds.push(compare("sprint_mappings", mappings(from), mappings(to)));
+    let objectives = |c: &Configuration| {
+        c.pis
+            .iter()
+            .flat_map(|p| {
+                p.objectives.iter().map(move |o| {
+                    let team = o.team.as_deref().unwrap_or("-");
+                    (format!("{}/{}/{}", p.key, team, o.order), json(o))
+                })
+            })
+            .collect()
+    };
+    kinds.push(compare("objectives", objectives(from), objectives(to)));
+    let milestones = |c: &Configuration| {
+        c.pis
+            .iter()
+            .flat_map(|p| p.milestones.iter().map(move |m| (format!("{}/{}/{}", p.key, m.order, m.name), json(m))))
+            .collect()
+    };
+    kinds.push(compare("milestones", milestones(from), milestones(to)));
+    Plan { kinds }
+}
+
+/// A PI's own fields, without its child lists.
+fn pi_own_fields(pi: &Pi) -> String {
+    serde_json::json!([
+        pi.feature_filter,
+        pi.feature_inclusion,
+        pi.objective_epic_mapping,
+        pi.period,
+        pi.program,
+        pi.teams
+    ])
+    .to_string()
+}
+
+fn json<T: Serialize>(value: &T) -> String {
+    String::from_utf8(crate::model::canonical::to_canonical_vec(value)).unwrap_or_default()
+}
+
+fn compare(kind: &'static str, from: Vec<(String, String)>, to: Vec<(String, String)>) -> KindChange {
+    let from: BTreeMap<String, String> = from.into_iter().collect();
+    let to: BTreeMap<String, String> = to.into_iter().collect();
+    let mut change = KindChange { kind, ..KindChange::default() };
+    let keep = |list: &mut Vec<String>, key: &str| {
+        if list.len() < MAX_KEYS {
+            list.push(key.to_owned());
+        }
+    };
+    for (key, value) in &to {
+        match from.get(key) {
+            None => {
+                change.added += 1;
+                keep(&mut change.added_keys, key);
+            }
+            Some(old) if old != value => {
+                change.changed += 1;
+                keep(&mut change.changed_keys, key);
+            }
+            Some(_) => change.unchanged += 1,
+        }
+    }
+    for key in from.keys().filter(|k| !to.contains_key(*k)) {
+        change.removed += 1;
+        keep(&mut change.removed_keys, key);
+    }
+    change
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Estimation, Team, TeamMode, TeamType};
+
+    fn team(key: &str, name: &str) -> Team {
+        Team {
+            archived: false,
+            board: Some("1".into()),
+            estimation: Estimation::StoryPoints,
+            key: key.into(),
+            mode: TeamMode::Scrum,
+            name: name.into(),
+            scope: None,
+            kind: TeamType::Board,
+        }
+    }
+
+    #[test]
+    fn plan_names_added_removed_and_changed_keys() {
+        let mut a = Configuration::empty();
+        a.teams = vec![team("A", "a"), team("B", "b")];
+        let mut b = Configuration::empty();
+        b.teams = vec![team("B", "b2"), team("C", "c")];
+        let plan = plan(&a, &b);
+        let teams = plan.kinds.iter().find(|k| k.kind == "teams").unwrap();
+        assert_eq!((teams.added, teams.removed, teams.changed, teams.unchanged), (1, 1, 1, 0));
+        assert_eq!(teams.added_keys, ["C"]);
+        assert_eq!(teams.removed_keys, ["A"]);
+        assert_eq!(teams.changed_keys, ["B"]);
+        assert!(!plan.is_empty());
+    }
+
+    #[test]
+    fn equal_configurations_give_an_empty_plan() {
+        let mut a = Configuration::empty();
+        a.teams = vec![team("A", "a")];
+        assert!(plan(&a, &a.clone()).is_empty());
+    }
+}

@@ -1,0 +1,168 @@
+//! `export`: a consistent snapshot of the store, sealed, written atomically and verified by
+//! reading it back before success is reported.
+
+use std::io::{BufWriter, Write};
+use std::path::PathBuf;
+
+use chrono::Utc;
+use serde::Serialize;
+
+use crate::archive::{self, Encoding, Limits, Scope};
+use crate::atomic_file::write_atomically;
+use crate::error::{Error, Result};
+use crate::model::Counts;
+use crate::store::{Operation, Store};
+
+/// Where an export goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    /// This file (replaced atomically if it exists).
+    File(PathBuf),
+    /// A file with the default name (`ativo-<host>-<UTC time>.json.zst`) in this directory.
+    Dir(PathBuf),
+    /// Standard output (the archive is still verified first, through a temporary file).
+    Stdout,
+}
+
+/// What to export and how.
+#[derive(Debug, Clone)]
+pub struct ExportOptions {
+    /// Destination.
+    pub output: Output,
+    /// zstd or plain JSON; `None` picks by the file name (`.json` is plain, anything else zstd).
+    pub encoding: Option<Encoding>,
+    /// `full`, or `migration` (without the admins).
+    pub scope: Scope,
+}
+
+/// What an export did.
+#[derive(Debug, Clone, Serialize)]
+pub struct ExportReport {
+    /// The file written, or `-` for standard output.
+    pub path: String,
+    /// How it is encoded.
+    pub encoding: Encoding,
+    /// Its size in bytes.
+    pub bytes: u64,
+    /// Scope of the archive.
+    pub scope: Scope,
+    /// Entities per kind.
+    pub counts: Counts,
+    /// Digest of the configuration.
+    pub content_digest: String,
+    /// Digest of the whole archive.
+    pub integrity_digest: String,
+    /// The source host's fingerprint.
+    pub fingerprint: String,
+}
+
+/// Exports the store's configuration.
+///
+/// # Errors
+///
+/// [`Error::Store`] when the store cannot be read, [`Error::File`] when the archive cannot be
+/// written (nothing is left at the destination then), [`Error::Archive`] if the written archive
+/// does not read back identically (a failing disk or a bug; nothing is left either).
+pub fn export(store: &mut dyn Store, options: &ExportOptions) -> Result<ExportReport> {
+    let host = store.host()?.identity;
+    let snapshot = store.snapshot()?;
+    let mut data = snapshot.config;
+    if options.scope == Scope::Migration {
+        data.admins = None;
+    }
+    let sealed = archive::seal(data, &host, options.scope, snapshot.api_tokens, Utc::now());
+    let (path, encoding) = match &options.output {
+        Output::File(p) => (p.clone(), options.encoding.unwrap_or_else(|| encoding_for(p))),
+        Output::Dir(dir) => {
+            let encoding = options.encoding.unwrap_or(Encoding::Zstd);
+            (dir.join(super::archive_file_name("ativo", &host.base_url, sealed.header.created_at, encoding)), encoding)
+        }
+        Output::Stdout => {
+            (std::env::temp_dir().join("ativo-export-stdout"), options.encoding.unwrap_or(Encoding::Zstd))
+        }
+    };
+    let bytes = match &options.output {
+        Output::Stdout => write_verified_to_stdout(&sealed, encoding)?,
+        _ => write_archive_file(&path, &sealed, encoding)?,
+    };
+    let report = ExportReport {
+        path: if options.output == Output::Stdout { "-".into() } else { path.display().to_string() },
+        encoding,
+        bytes,
+        scope: options.scope,
+        counts: sealed.header.counts,
+        content_digest: sealed.header.content_digest.clone(),
+        integrity_digest: sealed.header.integrity_digest.clone(),
+        fingerprint: sealed.header.source.fingerprint.clone(),
+    };
+    store.record(&Operation {
+        id: 0,
+        at: Utc::now(),
+        kind: "export".into(),
+        os_user: super::os_user(),
+        archive_digest: Some(report.integrity_digest.clone()),
+        content_digest: Some(report.content_digest.clone()),
+        outcome: "ok".into(),
+        detail: serde_json::json!({ "path": report.path, "bytes": bytes, "scope": options.scope }),
+    })?;
+    Ok(report)
+}
+
+/// `.json` means plain JSON; everything else is zstd.
+pub fn encoding_for(path: &std::path::Path) -> Encoding {
+    if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("json")) { Encoding::Json } else { Encoding::Zstd }
+}
+
+/// Writes `sealed` to `path` atomically and verifies it by decoding it again: the digests read
+/// back must be the ones sealed. Returns the file size.
+///
+/// # Errors
+///
+/// As [`export`]; nothing is left at `path` on error.
+pub fn write_archive_file(path: &std::path::Path, sealed: &archive::Archive, encoding: Encoding) -> Result<u64> {
+    write_atomically(
+        path,
+        |file| {
+            let mut out = BufWriter::with_capacity(1 << 20, file);
+            archive::write(sealed, &mut out, encoding)?;
+            out.flush().map_err(|source| Error::File { action: "cannot write", path: path.to_path_buf(), source })
+        },
+        |file| {
+            let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+            verify_same(sealed, std::io::BufReader::with_capacity(1 << 16, file))?;
+            Ok(len)
+        },
+    )
+}
+
+fn write_verified_to_stdout(sealed: &archive::Archive, encoding: Encoding) -> Result<u64> {
+    let tmp_error =
+        |source| Error::File { action: "cannot use a temporary file in", path: std::env::temp_dir(), source };
+    let mut tmp = tempfile::tempfile().map_err(tmp_error)?;
+    {
+        let mut out = BufWriter::with_capacity(1 << 20, &mut tmp);
+        archive::write(sealed, &mut out, encoding)?;
+        out.flush().map_err(tmp_error)?;
+    }
+    use std::io::{Seek, SeekFrom};
+    tmp.seek(SeekFrom::Start(0)).map_err(tmp_error)?;
+    verify_same(sealed, std::io::BufReader::with_capacity(1 << 16, &mut tmp))?;
+    tmp.seek(SeekFrom::Start(0)).map_err(tmp_error)?;
+    let stdout_error = |source| Error::File { action: "cannot write", path: PathBuf::from("<stdout>"), source };
+    let mut stdout = std::io::stdout().lock();
+    let bytes = std::io::copy(&mut tmp, &mut stdout).map_err(stdout_error)?;
+    stdout.flush().map_err(stdout_error)?;
+    Ok(bytes)
+}
+
+fn verify_same(sealed: &archive::Archive, reader: impl std::io::Read) -> Result<()> {
+    let limits = Limits { max_size: u64::MAX, ..Limits::default() };
+    let back = archive::read(reader, &limits)?;
+    if back.header.integrity_digest != sealed.header.integrity_digest || back.data != sealed.data {
+        return Err(crate::error::ArchiveError::Integrity(
+            "the archive just written does not read back as written (failing disk?)".into(),
+        )
+        .into());
+    }
+    Ok(())
+}

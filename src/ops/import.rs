@@ -1,0 +1,184 @@
+//! `import`: a full, atomic overwrite of the store's configuration by an archive of the same
+//! host, after every check, with a safety backup of what it replaces.
+//!
+//! The order is the promise of "nothing lost": [`check`] reads and verifies the whole archive
+//! (integrity, version, shape, semantics, host) and computes the plan without writing anything;
+//! [`apply`] then takes the store's write lock, writes a safety backup of the configuration it
+//! holds *under that lock* (so nothing can change between the backup and the overwrite), and
+//! replaces everything in one transaction.
+
+use std::path::{Path, PathBuf};
+
+use chrono::Utc;
+use serde::Serialize;
+
+use super::Input;
+use super::diff::{self, Plan};
+use crate::archive::{self, Archive, Encoding, Limits, Scope};
+use crate::error::{Error, Result};
+use crate::host::HostIdentity;
+use crate::model::validate::Finding;
+use crate::store::{Operation, Store};
+
+/// What to import.
+#[derive(Debug, Clone)]
+pub struct ImportOptions {
+    /// The archive.
+    pub input: Input,
+    /// Limits against hostile input.
+    pub limits: Limits,
+    /// Where the safety backup goes (created if missing).
+    pub safety_dir: PathBuf,
+}
+
+/// An archive that passed every check against a store, with the plan of what importing changes.
+#[derive(Debug, Clone)]
+pub struct Checked {
+    /// The archive.
+    pub archive: Archive,
+    /// Warnings (errors would have failed the check).
+    pub findings: Vec<Finding>,
+    /// What importing it changes now.
+    pub plan: Plan,
+    /// `identity`, or `alias` when the archive comes from an accepted earlier identity.
+    pub host_match: &'static str,
+}
+
+/// What an import did, or would do (`dry_run`).
+#[derive(Debug, Clone, Serialize)]
+pub struct ImportReport {
+    /// The archive.
+    pub input: String,
+    /// Nothing was written.
+    pub dry_run: bool,
+    /// `identity` or `alias`.
+    pub host_match: &'static str,
+    /// Changes per entity kind.
+    pub plan: Plan,
+    /// Warnings found in the archive.
+    pub warnings: Vec<Finding>,
+    /// Where the configuration that was replaced was saved.
+    pub safety_backup: Option<String>,
+    /// Content digest of the store's configuration before.
+    pub content_digest_before: String,
+    /// Content digest of the store's configuration after (the archive's).
+    pub content_digest_after: String,
+}
+
+/// Reads and checks the archive against the store; writes nothing.
+///
+/// # Errors
+///
+/// [`Error::Archive`] (exit 3, 5, 6), [`Error::Invalid`] (3), [`Error::Usage`] for a migration
+/// archive, [`Error::OtherHost`] (4), [`Error::Store`] (7).
+pub fn check(store: &mut dyn Store, options: &ImportOptions) -> Result<Checked> {
+    let (archive, findings) = super::read_valid_archive(&options.input, &options.limits)?;
+    if archive.header.scope != Scope::Full {
+        return Err(Error::Usage(format!(
+            "{} is a migration archive (without admins): it is input for `migrate` on a cloud site, not a backup to restore",
+            options.input
+        )));
+    }
+    let host = store.host()?;
+    let source = archive.header.source.identity();
+    let host_match = if source == host.identity {
+        "identity"
+    } else if host.aliases.contains(&source) {
+        "alias"
+    } else {
+        return Err(other_host(&source, &host.identity));
+    };
+    let current = store.snapshot()?;
+    let plan = diff::plan(&current.config, &archive.data);
+    Ok(Checked { archive, findings, plan, host_match })
+}
+
+/// The error for an archive of another host, naming both.
+pub fn other_host(archive: &HostIdentity, store: &HostIdentity) -> Error {
+    Error::OtherHost { archive: archive.to_string(), store: store.to_string() }
+}
+
+/// The report of a dry run: the checks passed, nothing written.
+pub fn dry_run_report(store: &mut dyn Store, options: &ImportOptions, checked: Checked) -> Result<ImportReport> {
+    let before = archive::content_digest(&store.snapshot()?.config);
+    Ok(ImportReport {
+        input: options.input.to_string(),
+        dry_run: true,
+        host_match: checked.host_match,
+        plan: checked.plan,
+        warnings: checked.findings,
+        safety_backup: None,
+        content_digest_before: before,
+        content_digest_after: checked.archive.header.content_digest,
+    })
+}
+
+/// Replaces the store's configuration by the checked archive, after a safety backup.
+///
+/// # Errors
+///
+/// [`Error::Store`] (locked, write failed), [`Error::File`] when the safety backup cannot be
+/// written. In every case the store is unchanged.
+pub fn apply(store: &mut dyn Store, options: &ImportOptions, checked: Checked) -> Result<ImportReport> {
+    let host = store.host()?.identity;
+    let Checked { archive, findings, host_match, .. } = checked;
+    let mut outcome: Option<(String, String, Plan)> = None;
+    store.replace(&mut |current| {
+        let before = archive::content_digest(&current.config);
+        let plan = diff::plan(&current.config, &archive.data);
+        let backup = write_safety_backup(&options.safety_dir, &host, current)?;
+        let op = Operation {
+            id: 0,
+            at: Utc::now(),
+            kind: "import".into(),
+            os_user: super::os_user(),
+            archive_digest: Some(archive.header.integrity_digest.clone()),
+            content_digest: Some(archive.header.content_digest.clone()),
+            outcome: "ok".into(),
+            detail: serde_json::json!({
+                "input": options.input.to_string(),
+                "source_fingerprint": archive.header.source.fingerprint,
+                "host_match": host_match,
+                "safety_backup": backup.display().to_string(),
+                "content_digest_before": before,
+            }),
+        };
+        outcome = Some((backup.display().to_string(), before, plan));
+        Ok((archive.data.clone(), op))
+    })?;
+    let (backup, before, plan) = outcome.ok_or_else(|| Error::Usage("the store did not run the import".into()))?;
+    Ok(ImportReport {
+        input: options.input.to_string(),
+        dry_run: false,
+        host_match,
+        plan,
+        warnings: findings,
+        safety_backup: Some(backup),
+        content_digest_before: before,
+        content_digest_after: archive.header.content_digest,
+    })
+}
+
+/// Saves what the store holds now as a full archive in `dir` (created if missing), verified.
+///
+/// # Errors
+///
+/// [`Error::File`] when the directory or the file cannot be written.
+pub fn write_safety_backup(dir: &Path, host: &HostIdentity, current: &crate::store::Snapshot) -> Result<PathBuf> {
+    std::fs::create_dir_all(dir).map_err(|source| Error::File {
+        action: "cannot create the safety backup directory",
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let sealed = archive::seal(current.config.clone(), host, Scope::Full, current.api_tokens.clone(), Utc::now());
+    let name = super::archive_file_name("safety", &host.base_url, sealed.header.created_at, Encoding::Zstd);
+    // Two imports in one second must not overwrite each other's safety backup.
+    let mut path = dir.join(&name);
+    let mut n = 1;
+    while path.exists() {
+        n += 1;
+        path = dir.join(name.replace(".json.zst", &format!("-{n}.json.zst")));
+    }
+    super::export::write_archive_file(&path, &sealed, Encoding::Zstd)?;
+    Ok(path)
+}

@@ -1,0 +1,172 @@
+//! The operations: `XxxOptions` in, `XxxReport` out (serializable, so the CLI renders them as
+//! text or JSON and tests assert on data). Operations work on any [`Store`](crate::store::Store)
+//! and never print; the binary renders.
+
+pub mod diff;
+pub mod export;
+pub mod import;
+pub mod init;
+pub mod inspect;
+pub mod validate;
+
+use std::fs::File;
+use std::io::{BufReader, Read};
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::archive::{self, Archive, Limits};
+use crate::error::{Error, Result};
+
+/// Where an archive comes from: a file, or standard input (`-`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(into = "String")]
+pub enum Input {
+    /// A file path.
+    File(PathBuf),
+    /// Standard input.
+    Stdin,
+}
+
+impl Input {
+    /// `-` is standard input, anything else a path.
+    pub fn parse(s: &str) -> Self {
+        if s == "-" { Input::Stdin } else { Input::File(PathBuf::from(s)) }
+    }
+
+    /// Opens the input for reading.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::File`] when the file cannot be opened.
+    pub fn open(&self) -> Result<Box<dyn Read>> {
+        match self {
+            Input::Stdin => Ok(Box::new(std::io::stdin().lock())),
+            Input::File(path) => File::open(path).map(|f| Box::new(f) as Box<dyn Read>).map_err(|source| Error::File {
+                action: "cannot read",
+                path: path.clone(),
+                source,
+            }),
+        }
+    }
+}
+
+impl std::fmt::Display for Input {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Input::Stdin => f.write_str("<stdin>"),
+            Input::File(p) => write!(f, "{}", p.display()),
+        }
+    }
+}
+
+impl From<Input> for String {
+    fn from(input: Input) -> String {
+        input.to_string()
+    }
+}
+
+/// Reads and checks an archive from `input` (integrity, version, shape, counts; not semantics).
+///
+/// # Errors
+///
+/// [`Error::File`] when it cannot be opened, [`Error::Archive`] for anything wrong inside.
+pub fn read_archive(input: &Input, limits: &Limits) -> Result<Archive> {
+    let reader = BufReader::with_capacity(1 << 16, input.open()?);
+    Ok(archive::read(reader, limits)?)
+}
+
+/// Reads an archive and checks its semantics: what every consumer of an archive needs.
+///
+/// # Errors
+///
+/// As [`read_archive`], plus [`Error::Invalid`] when a semantic rule is broken.
+pub fn read_valid_archive(input: &Input, limits: &Limits) -> Result<(Archive, Vec<crate::model::validate::Finding>)> {
+    let archive = read_archive(input, limits)?;
+    let findings = check_semantics(&archive);
+    if findings.iter().any(|f| f.is_error()) {
+        return Err(Error::Invalid { context: input.to_string(), findings });
+    }
+    Ok((archive, findings))
+}
+
+/// Semantic findings of a decoded archive: the model's rules, plus the header rules that need
+/// the data (the scope and the admins, the recorded fingerprint and the host it describes).
+pub fn check_semantics(archive: &Archive) -> Vec<crate::model::validate::Finding> {
+    use crate::model::validate::{Finding, Severity};
+    let mut findings = crate::model::validate::validate(&archive.data);
+    let header = &archive.header;
+    match (header.scope, archive.data.admins.is_some()) {
+        (archive::Scope::Full, false) => findings.push(Finding {
+            severity: Severity::Error,
+            code: "archive.scope-admins",
+            pointer: "/data".into(),
+            message: "a full archive has no admins member".into(),
+            hint: "a full archive lists the admins (possibly none); an archive without them has scope \"migration\""
+                .into(),
+        }),
+        (archive::Scope::Migration, true) => findings.push(Finding {
+            severity: Severity::Error,
+            code: "archive.scope-admins",
+            pointer: "/data/admins".into(),
+            message: "a migration archive carries admins".into(),
+            hint: "migration archives never carry admins: cloud sites set their own".into(),
+        }),
+        _ => {}
+    }
+    let recomputed = header.source.identity().fingerprint();
+    if recomputed != header.source.fingerprint {
+        findings.push(Finding {
+            severity: Severity::Error,
+            code: "archive.fingerprint",
+            pointer: "/header/source/fingerprint".into(),
+            message: format!(
+                "the recorded fingerprint {} does not match its host fields, which give {recomputed}",
+                header.source.fingerprint
+            ),
+            hint: "the header was edited by hand; use an archive as the tool wrote it".into(),
+        });
+    }
+    findings
+}
+
+/// A safe file-name fragment for a host: its base URL's host and path, other characters as `-`.
+pub fn host_slug(base_url: &str) -> String {
+    let without_scheme = base_url.split_once("://").map_or(base_url, |(_, rest)| rest);
+    let slug: String =
+        without_scheme.chars().map(|c| if c.is_ascii_alphanumeric() || c == '.' { c } else { '-' }).collect();
+    slug.trim_matches('-').to_ascii_lowercase()
+}
+
+/// The OS user running the tool, for the operations log.
+pub fn os_user() -> String {
+    ["USER", "LOGNAME", "USERNAME"].iter().find_map(|v| std::env::var(v).ok()).unwrap_or_else(|| "unknown".into())
+}
+
+/// Where safety backups of a store go unless the caller says otherwise: beside a SQLite file,
+/// or under the current directory for a server database.
+pub fn default_safety_dir(location: &crate::store::Location) -> PathBuf {
+    match location {
+        crate::store::Location::Sqlite(path) => crate::atomic_file::parent_dir(path).join("ativo-safety-backups"),
+        crate::store::Location::Postgres(_) => PathBuf::from("ativo-safety-backups"),
+    }
+}
+
+/// File name `<prefix>-<host>-<UTC time>.json.zst` (or `.json`).
+pub fn archive_file_name(
+    prefix: &str,
+    base_url: &str,
+    at: chrono::DateTime<chrono::Utc>,
+    encoding: archive::Encoding,
+) -> String {
+    let ext = match encoding {
+        archive::Encoding::Zstd => "json.zst",
+        archive::Encoding::Json => "json",
+    };
+    format!("{prefix}-{}-{}.{ext}", host_slug(base_url), at.format("%Y%m%dT%H%M%SZ"))
+}
+
+/// The path of `name` inside `dir`.
+pub fn in_dir(dir: &Path, name: &str) -> PathBuf {
+    dir.join(name)
+}
