@@ -33,6 +33,8 @@ pub struct ExportOptions {
     pub encoding: Option<Encoding>,
     /// `full`, or `migration` (without the admins).
     pub scope: Scope,
+    /// With [`Output::Dir`]: keep only the newest N archives of this host written there.
+    pub keep: Option<usize>,
 }
 
 /// What an export did.
@@ -54,6 +56,8 @@ pub struct ExportReport {
     pub integrity_digest: String,
     /// The source host's fingerprint.
     pub fingerprint: String,
+    /// Older archives removed by `keep`.
+    pub removed: Vec<String>,
 }
 
 /// Exports the store's configuration.
@@ -85,6 +89,10 @@ pub fn export(store: &mut dyn Store, options: &ExportOptions) -> Result<ExportRe
         Output::Stdout => write_verified_to_stdout(&sealed, encoding)?,
         _ => write_archive_file(&path, &sealed, encoding)?,
     };
+    let removed = match (&options.output, options.keep) {
+        (Output::Dir(dir), Some(keep)) => rotate(dir, &host, keep)?,
+        _ => Vec::new(),
+    };
     let report = ExportReport {
         path: if options.output == Output::Stdout { "-".into() } else { path.display().to_string() },
         encoding,
@@ -94,6 +102,7 @@ pub fn export(store: &mut dyn Store, options: &ExportOptions) -> Result<ExportRe
         content_digest: sealed.header.content_digest.clone(),
         integrity_digest: sealed.header.integrity_digest.clone(),
         fingerprint: sealed.header.source.fingerprint.clone(),
+        removed: removed.iter().map(|p| p.display().to_string()).collect(),
     };
     store.record(&Operation {
         id: 0,
@@ -106,6 +115,59 @@ pub fn export(store: &mut dyn Store, options: &ExportOptions) -> Result<ExportRe
         detail: serde_json::json!({ "path": report.path, "bytes": bytes, "scope": options.scope }),
     })?;
     Ok(report)
+}
+
+/// Removes all but the newest `keep` archives of `host` in `dir`, and returns what it removed.
+///
+/// Only files this tool names for this host (`ativo-<host>-<YYYYMMDDTHHMMSSZ>.json.zst` or
+/// `.json`) *and* whose header names this host's fingerprint are candidates: other files, other
+/// hosts' archives, and files that merely look like ours are never touched. Newest is by the
+/// UTC time in the name, which sorts as text.
+///
+/// # Errors
+///
+/// [`Error::File`] when the directory cannot be listed or a file cannot be removed.
+pub fn rotate(dir: &std::path::Path, host: &crate::host::HostIdentity, keep: usize) -> Result<Vec<PathBuf>> {
+    let prefix = format!("ativo-{}-", super::host_slug(&host.base_url));
+    let fingerprint = host.fingerprint();
+    let entries = std::fs::read_dir(dir).map_err(|source| Error::File {
+        action: "cannot list",
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let mut ours: Vec<(String, PathBuf)> = Vec::new();
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(stamp) = name
+            .strip_prefix(&prefix)
+            .and_then(|rest| rest.strip_suffix(".json.zst").or_else(|| rest.strip_suffix(".json")))
+        else {
+            continue;
+        };
+        let is_stamp = chrono::NaiveDateTime::parse_from_str(stamp, "%Y%m%dT%H%M%SZ").is_ok();
+        if is_stamp && header_fingerprint(&entry.path()).as_deref() == Some(fingerprint.as_str()) {
+            ours.push((stamp.to_owned(), entry.path()));
+        }
+    }
+    ours.sort();
+    let excess = ours.len().saturating_sub(keep);
+    let mut removed = Vec::new();
+    for (_, path) in ours.into_iter().take(excess) {
+        std::fs::remove_file(&path).map_err(|source| Error::File {
+            action: "cannot remove",
+            path: path.clone(),
+            source,
+        })?;
+        removed.push(path);
+    }
+    Ok(removed)
+}
+
+/// The source fingerprint in an archive's header, if it is a readable archive.
+fn header_fingerprint(path: &std::path::Path) -> Option<String> {
+    let file = std::fs::File::open(path).ok()?;
+    let limits = Limits { max_size: u64::MAX, ..Limits::default() };
+    archive::read(std::io::BufReader::new(file), &limits).ok().map(|a| a.header.source.fingerprint)
 }
 
 /// `.json` means plain JSON; everything else is zstd.

@@ -33,6 +33,14 @@ pub struct Cli {
     #[arg(long, global = true, value_enum, default_value_t = Format::Human)]
     pub format: Format,
 
+    /// Print nothing but errors (and the archive itself with `export -o -`).
+    #[arg(long, short, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+
+    /// Print more: every finding, every changed key.
+    #[arg(long, short, global = true)]
+    pub verbose: bool,
+
     /// The command.
     #[command(subcommand)]
     pub command: Command,
@@ -68,7 +76,7 @@ pub enum Command {
     },
     /// Write an archive of the whole configuration (verified before success is reported).
     #[command(
-        after_help = "Examples:\n  ativo-backup export                         # ./ativo-<host>-<UTC time>.json.zst\n  ativo-backup export -o backup.json           # plain JSON, for review in git\n  ativo-backup export -o - | ssh backup-host 'cat > ativo.json.zst'"
+        after_help = "Examples:\n  ativo-backup export                         # ./ativo-<host>-<UTC time>.json.zst\n  ativo-backup export --dir /backups/ativo --keep 14   # nightly, keeps the newest 14\n  ativo-backup export -o backup.json           # plain JSON, for review in git\n  ativo-backup export -o - | ssh backup-host 'cat > ativo.json.zst'"
     )]
     Export(ExportArgs),
     /// Replace ALL configuration with an archive of the same host, after every check and a safety backup.
@@ -94,6 +102,25 @@ pub enum Command {
     /// Print the archive's JSON Schema (draft 2020-12).
     #[command(after_help = "Example:\n  ativo-backup schema > ativo-backup.v1.schema.json")]
     Schema,
+    /// Show the store's operations log: what was exported, imported or migrated, when, by whom.
+    #[command(after_help = "Examples:\n  ativo-backup log\n  ativo-backup log --limit 5 --format json")]
+    Log {
+        /// Show only the newest N entries.
+        #[arg(long, value_name = "N")]
+        limit: Option<usize>,
+    },
+    /// Print shell completions.
+    #[command(
+        after_help = "Examples:\n  ativo-backup completions bash > /etc/bash_completion.d/ativo-backup\n  ativo-backup completions zsh > \"${fpath[1]}/_ativo-backup\"\n  ativo-backup completions fish > ~/.config/fish/completions/ativo-backup.fish"
+    )]
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff).
+    #[command(after_help = "Example:\n  ativo-backup man > /usr/local/share/man/man1/ativo-backup.1")]
+    Man,
     /// Try everything on a sample: create a store, back it up, validate, break it, restore it.
     #[command(after_help = "Example:\n  ativo-backup demo --dir /tmp/ativo-demo")]
     Demo(DemoArgs),
@@ -175,8 +202,14 @@ pub enum ScopeArg {
 #[derive(Debug, Args)]
 pub struct ExportArgs {
     /// Output file, or - for stdout [default: ./ativo-<host>-<UTC time>.json.zst].
-    #[arg(short, long, value_name = "FILE|-")]
+    #[arg(short, long, value_name = "FILE|-", conflicts_with = "dir")]
     pub output: Option<String>,
+    /// Write a timestamped archive into this directory (for scheduled backups).
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// With --dir: keep only the newest N archives of this host that ativo-backup wrote there.
+    #[arg(long, value_name = "N", requires = "dir", value_parser = clap::value_parser!(u32).range(1..))]
+    pub keep: Option<u32>,
     /// Encoding [default: from the file name: .json is plain JSON, anything else zstd].
     #[arg(long, value_enum)]
     pub encoding: Option<EncodingArg>,

@@ -61,6 +61,7 @@ pub fn run(dir: Option<PathBuf>, format: Format) -> Result<()> {
             output: ops::export::Output::File(archive_path.clone()),
             encoding: None,
             scope: Scope::Full,
+            keep: None,
         },
     )?;
     say(format!(

@@ -8,7 +8,7 @@ mod render;
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 
 use args::{Cli, Command, Format, HostAction};
 use ativo_backup::archive::{Encoding, Limits, Scope};
@@ -21,7 +21,14 @@ use ativo_backup::store::{self, Location};
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let format = cli.format;
-    match run(cli) {
+    let verbose = cli.verbose;
+    render::set_quiet(cli.quiet);
+    let started = std::time::Instant::now();
+    let result = run(cli);
+    if verbose {
+        eprintln!("took {:.3} s", started.elapsed().as_secs_f64());
+    }
+    match result {
         Ok(code) => ExitCode::from(code),
         Err(error) => {
             render::error(&error, format);
@@ -63,10 +70,11 @@ fn run(cli: Cli) -> Result<u8> {
             render::host(&host, &store.location(), format);
         }
         Command::Export(a) => {
-            let output = match a.output.as_deref() {
-                None => ops::export::Output::Dir(".".into()),
-                Some("-") => ops::export::Output::Stdout,
-                Some(path) => ops::export::Output::File(path.into()),
+            let output = match (a.output.as_deref(), a.dir) {
+                (_, Some(dir)) => ops::export::Output::Dir(dir),
+                (None, None) => ops::export::Output::Dir(".".into()),
+                (Some("-"), None) => ops::export::Output::Stdout,
+                (Some(path), None) => ops::export::Output::File(path.into()),
             };
             let encoding = a.encoding.map(|e| match e {
                 args::EncodingArg::Zstd => Encoding::Zstd,
@@ -77,7 +85,10 @@ fn run(cli: Cli) -> Result<u8> {
                 args::ScopeArg::Migration => Scope::Migration,
             };
             let mut store = store::open(&location()?)?;
-            let report = ops::export::export(store.as_mut(), &ops::export::ExportOptions { output, encoding, scope })?;
+            let report = ops::export::export(
+                store.as_mut(),
+                &ops::export::ExportOptions { output, encoding, scope, keep: a.keep.map(|k| k as usize) },
+            )?;
             render::export(&report, format);
         }
         Command::Import(a) => {
@@ -127,6 +138,24 @@ fn run(cli: Cli) -> Result<u8> {
         Command::Schema => {
             let schema = ativo_backup::archive::schema();
             println!("{}", serde_json::to_string_pretty(&schema).unwrap_or_default());
+        }
+        Command::Log { limit } => {
+            let mut store = store::open(&location()?)?;
+            let mut ops = store.operations()?;
+            if let Some(n) = limit {
+                ops.drain(..ops.len().saturating_sub(n));
+            }
+            render::log(&ops, format);
+        }
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "ativo-backup", &mut std::io::stdout());
+        }
+        Command::Man => {
+            clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout()).map_err(|source| Error::File {
+                action: "cannot write",
+                path: "<stdout>".into(),
+                source,
+            })?;
         }
         Command::Demo(a) => demo::run(a.dir, format)?,
     }

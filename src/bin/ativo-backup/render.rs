@@ -16,6 +16,17 @@ use serde::Serialize;
 
 use crate::args::Format;
 
+static QUIET: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// `--quiet`: human reports are not printed (errors and JSON still are).
+pub fn set_quiet(quiet: bool) {
+    QUIET.store(quiet, std::sync::atomic::Ordering::Relaxed);
+}
+
+fn quiet() -> bool {
+    QUIET.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 fn json<T: Serialize>(value: &T) {
     match serde_json::to_string_pretty(value) {
         Ok(text) => println!("{text}"),
@@ -81,6 +92,9 @@ pub fn init(r: &InitReport, format: Format) {
     if format == Format::Json {
         return json(r);
     }
+    if quiet() {
+        return;
+    }
     println!("created store {} for {}", r.store, r.host.base_url);
     println!("  fingerprint {}", r.fingerprint);
     println!("  holds {}", counts_line(&r.counts));
@@ -113,6 +127,9 @@ pub fn export(r: &ExportReport, format: Format) {
     if format == Format::Json {
         return json(r);
     }
+    if quiet() {
+        return;
+    }
     // With `-o -` the archive is on stdout: the summary goes to stderr.
     let text = format!(
         "wrote {} ({} bytes, {:?}, scope {:?}), verified by reading it back\n  {}\n  content digest   {}\n  integrity digest {}",
@@ -125,7 +142,14 @@ pub fn export(r: &ExportReport, format: Format) {
         r.integrity_digest
     )
     .to_lowercase();
-    if r.path == "-" { eprintln!("{text}") } else { println!("{text}") }
+    if r.path == "-" {
+        eprintln!("{text}")
+    } else {
+        println!("{text}")
+    }
+    for removed in &r.removed {
+        println!("  removed older archive {removed} (--keep)");
+    }
 }
 
 /// A plan, as indented lines.
@@ -165,6 +189,9 @@ pub fn plan_to_stderr(plan: &Plan) {
 pub fn import(r: &ImportReport, format: Format) {
     if format == Format::Json {
         return json(r);
+    }
+    if quiet() {
+        return;
     }
     for w in &r.warnings {
         eprintln!("{}", finding_line(w));
@@ -209,6 +236,9 @@ pub fn validate(r: &ValidateReport, format: Format) {
             println!("{} file(s) checked, {} failed, exit code {}", r.files.len(), failed, r.exit_code);
         }
         Format::Human => {
+            if quiet() {
+                return;
+            }
             for file in &r.files {
                 if file.ok {
                     let counts = file.counts.as_ref().map(counts_line).unwrap_or_default();
@@ -239,6 +269,9 @@ pub fn inspect(r: &InspectReport, format: Format) {
     if format == Format::Json {
         return json(r);
     }
+    if quiet() {
+        return;
+    }
     let h = &r.header;
     println!("file             {}", r.file);
     println!("format version   {}", r.format_version);
@@ -260,9 +293,37 @@ pub fn diff(r: &DiffReport, format: Format) {
     if format == Format::Json {
         return json(r);
     }
+    if quiet() {
+        return;
+    }
     println!("from {} ({})", r.from, r.from_digest);
     println!("to   {} ({})", r.to, r.to_digest);
     for line in plan_lines(&r.plan) {
         println!("{line}");
+    }
+}
+
+/// `log`.
+pub fn log(ops: &[ativo_backup::store::Operation], format: Format) {
+    if format == Format::Json {
+        return json(&ops);
+    }
+    if quiet() {
+        return;
+    }
+    if ops.is_empty() {
+        println!("the operations log is empty");
+    }
+    for op in ops {
+        let digest = op.archive_digest.as_deref().or(op.content_digest.as_deref()).unwrap_or("-");
+        println!(
+            "{:>5}  {}  {:<12} {:<10} {:<8} {}",
+            op.id,
+            op.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            op.kind,
+            op.os_user,
+            op.outcome,
+            digest
+        );
     }
 }

@@ -1,0 +1,361 @@
+//! The CLI through the real binary: every command, every exit code of the contract, and the
+//! store left untouched by every refusal.
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+use tempfile::TempDir;
+
+const SERVER_ID: &str = "B8E7-9F2A-3C4D-5E6F";
+const BASE_URL: &str = "https://jira.example.com";
+
+fn bin() -> Command {
+    let mut cmd = Command::cargo_bin("ativo-backup").unwrap();
+    cmd.env_remove("ATIVO_STORE");
+    cmd
+}
+
+/// A temp dir with a demo-sample store for the example host.
+fn demo_store() -> (TempDir, PathBuf) {
+    let dir = TempDir::new().unwrap();
+    let store = dir.path().join("ativo.db");
+    init(&store, SERVER_ID, BASE_URL, Some("demo"));
+    (dir, store)
+}
+
+fn init(store: &Path, server_id: &str, base_url: &str, sample: Option<&str>) {
+    let mut cmd = bin();
+    cmd.arg("--store").arg(store).args(["init", "--server-id", server_id, "--base-url", base_url]);
+    if let Some(s) = sample {
+        cmd.args(["--sample", s]);
+    }
+    cmd.assert().success();
+}
+
+fn export(store: &Path, out: &Path) {
+    bin().arg("--store").arg(store).arg("export").arg("-o").arg(out).assert().success();
+}
+
+fn store_digest(store: &Path) -> String {
+    let out =
+        bin().arg("--store").arg(store).args(["--format", "json", "diff"]).arg(store).arg(store).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    v["from_digest"].as_str().unwrap().to_owned()
+}
+
+fn json_of(cmd: &mut Command) -> serde_json::Value {
+    let out = cmd.output().unwrap();
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!("not JSON ({e}): {}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+    })
+}
+
+#[test]
+fn demo_makes_a_verified_backup_and_restores_it() {
+    let dir = TempDir::new().unwrap();
+    bin()
+        .args(["demo", "--dir"])
+        .arg(dir.path())
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("exported").and(predicate::str::contains("restored")))
+        .stdout(predicate::str::contains("content digest equals the backup's"));
+    assert!(dir.path().join("ativo.db").exists());
+    assert!(dir.path().join("backup.json.zst").exists());
+}
+
+#[test]
+fn round_trip_export_import_on_a_fresh_store_of_the_same_host_is_identical() {
+    let (dir, store) = demo_store();
+    let first = dir.path().join("first.json.zst");
+    export(&store, &first);
+    let fresh = dir.path().join("fresh.db");
+    init(&fresh, SERVER_ID, BASE_URL, None);
+    bin().arg("--store").arg(&fresh).arg("import").arg(&first).arg("--yes").assert().success();
+    let second = dir.path().join("second.json");
+    export(&fresh, &second);
+    let a = json_of(bin().args(["--format", "json", "inspect"]).arg(&first));
+    let b = json_of(bin().args(["--format", "json", "inspect"]).arg(&second));
+    assert_eq!(a["header"]["content_digest"], b["header"]["content_digest"]);
+    assert_eq!(a["header"]["counts"], b["header"]["counts"]);
+    let diff = json_of(bin().args(["--format", "json", "diff"]).arg(&first).arg(&second));
+    assert_eq!(diff["from_digest"], diff["to_digest"]);
+    assert_eq!(store_digest(&store), store_digest(&fresh));
+}
+
+#[test]
+fn store_comes_from_the_option_before_or_after_the_command_or_the_environment() {
+    let (_dir, store) = demo_store();
+    bin().arg("--store").arg(&store).arg("host").assert().success().stdout(predicate::str::contains(BASE_URL));
+    bin().arg("host").arg("--store").arg(&store).assert().success().stdout(predicate::str::contains(SERVER_ID));
+    bin().env("ATIVO_STORE", &store).arg("host").assert().success().stdout(predicate::str::contains("sha256:"));
+    let sqlite_url = format!("sqlite:{}", store.display());
+    bin().args(["--store", &sqlite_url, "host"]).assert().success();
+}
+
+#[test]
+fn commands_that_read_a_store_never_create_one_and_exit_7() {
+    let dir = TempDir::new().unwrap();
+    let missing = dir.path().join("nope.db");
+    for args in [vec!["host"], vec!["export"], vec!["import", "x.json.zst", "--yes"]] {
+        bin().arg("--store").arg(&missing).args(&args).assert().code(7).stderr(predicate::str::contains("no store"));
+        assert!(!missing.exists(), "{args:?} created the store");
+    }
+    // The default store is ./ativo.db in the working directory.
+    bin().current_dir(dir.path()).arg("host").assert().code(7);
+    assert!(!dir.path().join("ativo.db").exists());
+}
+
+#[test]
+fn init_refuses_to_overwrite_and_bad_identities_are_usage_errors() {
+    let (_dir, store) = demo_store();
+    let before = store_digest(&store);
+    bin()
+        .arg("--store")
+        .arg(&store)
+        .args(["init", "--server-id", "X", "--base-url", BASE_URL])
+        .assert()
+        .code(7)
+        .stderr(predicate::str::contains("already exists"));
+    assert_eq!(store_digest(&store), before);
+    let dir = TempDir::new().unwrap();
+    let new = dir.path().join("new.db");
+    bin().arg("--store").arg(&new).args(["init", "--server-id", "X", "--base-url", "ftp://x"]).assert().code(2);
+    bin().arg("--store").arg(&new).args(["init", "--server-id", "X"]).assert().code(2);
+    bin().arg("frobnicate").assert().code(2);
+    assert!(!new.exists());
+}
+
+#[test]
+fn import_without_yes_and_without_a_terminal_refuses_and_changes_nothing() {
+    let (dir, store) = demo_store();
+    let archive = dir.path().join("a.json.zst");
+    export(&store, &archive);
+    let before = store_digest(&store);
+    bin()
+        .arg("--store")
+        .arg(&store)
+        .arg("import")
+        .arg(&archive)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--yes"));
+    assert_eq!(store_digest(&store), before);
+}
+
+#[test]
+fn dry_run_shows_the_plan_and_writes_nothing() {
+    let (dir, store) = demo_store();
+    let archive = dir.path().join("a.json");
+    export(&store, &archive);
+    // Change the store by importing an edited archive? Simpler: an empty store of the same host.
+    let empty = dir.path().join("empty.db");
+    init(&empty, SERVER_ID, BASE_URL, None);
+    let before = store_digest(&empty);
+    let report =
+        json_of(bin().arg("--store").arg(&empty).args(["--format", "json", "import"]).arg(&archive).arg("--dry-run"));
+    assert_eq!(report["dry_run"], true);
+    let teams = report["plan"]["kinds"].as_array().unwrap().iter().find(|k| k["kind"] == "teams").unwrap().clone();
+    assert!(teams["added"].as_u64().unwrap() > 0);
+    assert_eq!(store_digest(&empty), before);
+    assert!(!dir.path().join("ativo-safety-backups").exists());
+}
+
+#[test]
+fn import_writes_a_safety_backup_that_restores_the_previous_state() {
+    let (dir, store) = demo_store();
+    let archive = dir.path().join("a.json.zst");
+    export(&store, &archive);
+    let empty = dir.path().join("empty.db");
+    init(&empty, SERVER_ID, BASE_URL, None);
+    let empty_digest = store_digest(&empty);
+    let report = json_of(bin().arg("--store").arg(&empty).args(["--format", "json", "import", "--yes"]).arg(&archive));
+    let backup = PathBuf::from(report["safety_backup"].as_str().unwrap());
+    assert!(backup.starts_with(dir.path().join("ativo-safety-backups")), "{backup:?}");
+    assert_eq!(store_digest(&empty), store_digest(&store));
+    // The safety backup holds the configuration that was replaced.
+    bin().arg("--store").arg(&empty).arg("import").arg(&backup).arg("--yes").assert().success();
+    assert_eq!(store_digest(&empty), empty_digest);
+}
+
+#[test]
+fn an_archive_of_another_host_exits_4_naming_both_and_changes_nothing() {
+    let (dir, store) = demo_store();
+    let archive = dir.path().join("a.json.zst");
+    export(&store, &archive);
+    let staging = dir.path().join("staging.db");
+    init(&staging, SERVER_ID, "https://jira-staging.example.com", None);
+    let before = store_digest(&staging);
+    bin()
+        .arg("--store")
+        .arg(&staging)
+        .arg("import")
+        .arg(&archive)
+        .arg("--yes")
+        .assert()
+        .code(4)
+        .stderr(predicate::str::contains("https://jira.example.com").and(predicate::str::contains("jira-staging")));
+    assert_eq!(store_digest(&staging), before);
+}
+
+#[test]
+fn a_base_url_change_with_keep_alias_still_accepts_older_backups() {
+    let (dir, store) = demo_store();
+    let archive = dir.path().join("a.json.zst");
+    export(&store, &archive);
+    bin().arg("--store").arg(&store).args(["host", "set-base-url", "https://jira.new.example.com"]).assert().success();
+    bin().arg("--store").arg(&store).arg("import").arg(&archive).arg("--yes").assert().code(4);
+    bin().arg("--store").arg(&store).args(["host", "set-base-url", "https://jira.example.com"]).assert().success();
+    bin()
+        .arg("--store")
+        .arg(&store)
+        .args(["host", "set-base-url", "https://jira.new.example.com", "--keep-alias"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("alias"));
+    let report = json_of(bin().arg("--store").arg(&store).args(["--format", "json", "import", "--yes"]).arg(&archive));
+    assert_eq!(report["host_match"], "alias");
+}
+
+#[test]
+fn export_to_stdout_and_validate_from_stdin() {
+    let (_dir, store) = demo_store();
+    let out = bin().arg("--store").arg(&store).args(["export", "-o", "-"]).output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(&out.stdout[..4], &[0x28, 0xB5, 0x2F, 0xFD], "zstd magic");
+    bin().args(["validate", "-"]).write_stdin(out.stdout).assert().success().stdout(predicate::str::contains("ok"));
+}
+
+#[test]
+fn export_default_name_has_host_and_utc_time() {
+    let (dir, store) = demo_store();
+    let work = dir.path().join("out");
+    std::fs::create_dir(&work).unwrap();
+    bin().current_dir(&work).arg("--store").arg(&store).arg("export").assert().success();
+    let names: Vec<String> =
+        std::fs::read_dir(&work).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    assert_eq!(names.len(), 1, "{names:?}");
+    assert!(names[0].starts_with("ativo-jira.example.com-2") && names[0].ends_with("Z.json.zst"), "{names:?}");
+}
+
+#[test]
+fn export_to_a_missing_directory_fails_cleanly() {
+    let (dir, store) = demo_store();
+    let target = dir.path().join("no/such/dir/a.json.zst");
+    bin()
+        .arg("--store")
+        .arg(&store)
+        .arg("export")
+        .arg("-o")
+        .arg(&target)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("no/such/dir"));
+    assert!(!target.exists());
+}
+
+#[test]
+fn validate_reports_each_file_and_the_highest_code_wins() {
+    let (dir, store) = demo_store();
+    let good = dir.path().join("good.json.zst");
+    export(&store, &good);
+    let bad = dir.path().join("bad.json.zst");
+    let mut bytes = std::fs::read(&good).unwrap();
+    bytes.truncate(bytes.len() / 2);
+    std::fs::write(&bad, bytes).unwrap();
+    let junk = dir.path().join("junk.txt");
+    std::fs::write(&junk, "hello").unwrap();
+    bin().arg("validate").arg(&good).assert().code(0);
+    bin().arg("validate").arg(&junk).assert().code(3);
+    bin().arg("validate").arg(&bad).assert().code(5);
+    let report = json_of(bin().args(["--format", "json", "validate"]).arg(&good).arg(&junk).arg(&bad));
+    assert_eq!(report["exit_code"], 5);
+    assert_eq!(report["report_version"], 1);
+    assert_eq!(report["files"][0]["ok"], true);
+    assert_eq!(report["files"][1]["findings"][0]["code"], "archive.not-an-archive");
+    assert_eq!(report["files"][2]["findings"][0]["code"], "archive.integrity");
+    bin()
+        .args(["--format", "github", "validate"])
+        .arg(&bad)
+        .assert()
+        .code(5)
+        .stdout(predicate::str::contains("::error file=").and(predicate::str::contains("1 failed")));
+}
+
+#[test]
+fn semantic_errors_exit_3_with_a_pointer() {
+    let (dir, store) = demo_store();
+    let plain = dir.path().join("a.json");
+    export(&store, &plain);
+    let mut doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&plain).unwrap()).unwrap();
+    // A program that names a team that does not exist; digests recomputed so only semantics fail.
+    doc["data"]["programs"][0]["teams"].as_array_mut().unwrap().push("NO-SUCH-TEAM".into());
+    let edited = dir.path().join("edited.json");
+    std::fs::write(&edited, reseal(doc)).unwrap();
+    let report = json_of(bin().args(["--format", "json", "validate"]).arg(&edited));
+    assert_eq!(report["exit_code"], 3, "{report}");
+    let finding = &report["files"][0]["findings"][0];
+    assert!(finding["pointer"].as_str().unwrap().starts_with("/data/programs/0/teams"), "{finding}");
+    let before = store_digest(&store);
+    bin().arg("--store").arg(&store).arg("import").arg(&edited).arg("--yes").assert().code(3);
+    assert_eq!(store_digest(&store), before);
+}
+
+#[test]
+fn a_newer_format_version_exits_6() {
+    let (dir, store) = demo_store();
+    let plain = dir.path().join("a.json");
+    export(&store, &plain);
+    let mut doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&plain).unwrap()).unwrap();
+    doc["format_version"] = 2.into();
+    let newer = dir.path().join("newer.json");
+    std::fs::write(&newer, serde_json::to_vec(&doc).unwrap()).unwrap();
+    bin().arg("validate").arg(&newer).assert().code(6).stdout(predicate::str::contains("upgrade"));
+    let before = store_digest(&store);
+    bin().arg("--store").arg(&store).arg("import").arg(&newer).arg("--yes").assert().code(6);
+    assert_eq!(store_digest(&store), before);
+}
+
+#[test]
+fn an_edited_value_without_a_new_digest_exits_5() {
+    let (dir, store) = demo_store();
+    let plain = dir.path().join("a.json");
+    export(&store, &plain);
+    let mut doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&plain).unwrap()).unwrap();
+    doc["data"]["teams"][0]["name"] = "Renamed".into();
+    let edited = dir.path().join("edited.json");
+    std::fs::write(&edited, serde_json::to_vec(&doc).unwrap()).unwrap();
+    bin().arg("validate").arg(&edited).assert().code(5);
+    let before = store_digest(&store);
+    bin().arg("--store").arg(&store).arg("import").arg(&edited).arg("--yes").assert().code(5);
+    assert_eq!(store_digest(&store), before);
+}
+
+#[test]
+fn inspect_and_schema_and_help() {
+    let (dir, store) = demo_store();
+    let archive = dir.path().join("a.json.zst");
+    export(&store, &archive);
+    bin().arg("inspect").arg(&archive).assert().success().stdout(predicate::str::contains("content digest"));
+    let schema = json_of(bin().arg("schema"));
+    assert_eq!(schema["$schema"], "https://json-schema.org/draft/2020-12/schema");
+    for cmd in ["init", "host", "export", "import", "validate", "inspect", "diff", "schema", "demo"] {
+        bin().args([cmd, "--help"]).assert().success().stdout(predicate::str::contains("Example"));
+    }
+    bin().arg("--format").arg("github").arg("host").assert().code(2);
+}
+
+/// Recomputes both digests of an edited document the way SPEC.md defines them, so that a test
+/// can produce an archive whose only defect is semantic.
+fn reseal(mut doc: serde_json::Value) -> Vec<u8> {
+    use sha2::{Digest, Sha256};
+    let jcs = |v: &serde_json::Value| serde_json_canonicalizer::to_vec(v).unwrap();
+    let content = format!("sha256:{}", hex::encode(Sha256::digest(jcs(&doc["data"]))));
+    doc["header"]["content_digest"] = content.into();
+    doc["header"].as_object_mut().unwrap().remove("integrity_digest");
+    let integrity = format!("sha256:{}", hex::encode(Sha256::digest(jcs(&doc))));
+    doc["header"]["integrity_digest"] = integrity.into();
+    serde_json::to_vec_pretty(&doc).unwrap()
+}
