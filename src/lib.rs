@@ -6,6 +6,7 @@ pub mod error;
 pub mod host;
 pub mod model;
 pub mod ops;
+pub mod progress;
 pub mod sample;
 pub mod store;
 

@@ -11,6 +11,7 @@ use crate::archive::{self, Encoding, Limits, Scope};
 use crate::atomic_file::write_atomically;
 use crate::error::{Error, Result};
 use crate::model::Counts;
+use crate::progress::SharedProgress;
 use crate::store::{Operation, Store};
 
 /// Where an export goes.
@@ -35,6 +36,8 @@ pub struct ExportOptions {
     pub scope: Scope,
     /// With [`Output::Dir`]: keep only the newest N archives of this host written there.
     pub keep: Option<usize>,
+    /// Progress receiver.
+    pub progress: SharedProgress,
 }
 
 /// What an export did.
@@ -69,7 +72,9 @@ pub struct ExportReport {
 /// does not read back identically (a failing disk or a bug; nothing is left either).
 pub fn export(store: &mut dyn Store, options: &ExportOptions) -> Result<ExportReport> {
     let host = store.host()?.identity;
+    options.progress.phase("reading the store", None);
     let snapshot = store.snapshot()?;
+    options.progress.phase("writing and verifying the archive", None);
     let mut data = snapshot.config;
     if options.scope == Scope::Migration {
         data.admins = None;
@@ -89,6 +94,7 @@ pub fn export(store: &mut dyn Store, options: &ExportOptions) -> Result<ExportRe
         Output::Stdout => write_verified_to_stdout(&sealed, encoding)?,
         _ => write_archive_file(&path, &sealed, encoding)?,
     };
+    options.progress.finish();
     let removed = match (&options.output, options.keep) {
         (Output::Dir(dir), Some(keep)) => rotate(dir, &host, keep)?,
         _ => Vec::new(),

@@ -18,6 +18,7 @@ use crate::archive::{self, Archive, Encoding, Limits, Scope};
 use crate::error::{Error, Result};
 use crate::host::HostIdentity;
 use crate::model::validate::Finding;
+use crate::progress::SharedProgress;
 use crate::store::{Operation, Store};
 
 /// What to import.
@@ -29,6 +30,8 @@ pub struct ImportOptions {
     pub limits: Limits,
     /// Where the safety backup goes (created if missing).
     pub safety_dir: PathBuf,
+    /// Progress receiver.
+    pub progress: SharedProgress,
 }
 
 /// An archive that passed every check against a store, with the plan of what importing changes.
@@ -72,7 +75,7 @@ pub struct ImportReport {
 /// [`Error::Archive`] (exit 3, 5, 6), [`Error::Invalid`] (3), [`Error::Usage`] for a migration
 /// archive, [`Error::OtherHost`] (4), [`Error::Store`] (7).
 pub fn check(store: &mut dyn Store, options: &ImportOptions) -> Result<Checked> {
-    let (archive, findings) = super::read_valid_archive(&options.input, &options.limits)?;
+    let (archive, findings) = super::read_valid_archive(&options.input, &options.limits, &options.progress)?;
     if archive.header.scope != Scope::Full {
         return Err(Error::Usage(format!(
             "{} is a migration archive (without admins): it is input for `migrate` on a cloud site, not a backup to restore",
@@ -88,6 +91,7 @@ pub fn check(store: &mut dyn Store, options: &ImportOptions) -> Result<Checked> 
     } else {
         return Err(other_host(&source, &host.identity));
     };
+    options.progress.phase("comparing with the store", None);
     let current = store.snapshot()?;
     let plan = diff::plan(&current.config, &archive.data);
     Ok(Checked { archive, findings, plan, host_match })
@@ -123,10 +127,13 @@ pub fn apply(store: &mut dyn Store, options: &ImportOptions, checked: Checked) -
     let host = store.host()?.identity;
     let Checked { archive, findings, host_match, .. } = checked;
     let mut outcome: Option<(String, String, Plan)> = None;
+    options.progress.phase("waiting for the store's write lock", None);
     store.replace(&mut |current| {
         let before = archive::content_digest(&current.config);
         let plan = diff::plan(&current.config, &archive.data);
+        options.progress.phase("writing the safety backup", None);
         let backup = write_safety_backup(&options.safety_dir, &host, current)?;
+        options.progress.phase("replacing the configuration", None);
         let op = Operation {
             id: 0,
             at: Utc::now(),
@@ -146,6 +153,7 @@ pub fn apply(store: &mut dyn Store, options: &ImportOptions, checked: Checked) -
         outcome = Some((backup.display().to_string(), before, plan));
         Ok((archive.data.clone(), op))
     })?;
+    options.progress.finish();
     let (backup, before, plan) = outcome.ok_or_else(|| Error::Usage("the store did not run the import".into()))?;
     Ok(ImportReport {
         input: options.input.to_string(),

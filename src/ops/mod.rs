@@ -17,6 +17,7 @@ use serde::Serialize;
 
 use crate::archive::{self, Archive, Limits};
 use crate::error::{Error, Result};
+use crate::progress::{ProgressReader, SharedProgress};
 
 /// Where an archive comes from: a file, or standard input (`-`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -32,6 +33,14 @@ impl Input {
     /// `-` is standard input, anything else a path.
     pub fn parse(s: &str) -> Self {
         if s == "-" { Input::Stdin } else { Input::File(PathBuf::from(s)) }
+    }
+
+    /// The size in bytes, when it is a regular file.
+    pub fn size(&self) -> Option<u64> {
+        match self {
+            Input::Stdin => None,
+            Input::File(path) => std::fs::metadata(path).ok().filter(|m| m.is_file()).map(|m| m.len()),
+        }
     }
 
     /// Opens the input for reading.
@@ -72,8 +81,18 @@ impl From<Input> for String {
 ///
 /// [`Error::File`] when it cannot be opened, [`Error::Archive`] for anything wrong inside.
 pub fn read_archive(input: &Input, limits: &Limits) -> Result<Archive> {
-    let reader = BufReader::with_capacity(1 << 16, input.open()?);
-    Ok(archive::read(reader, limits)?)
+    read_archive_with(input, limits, &crate::progress::silent())
+}
+
+/// [`read_archive`], reporting the bytes read as the phase `reading <input>`.
+///
+/// # Errors
+///
+/// As [`read_archive`].
+pub fn read_archive_with(input: &Input, limits: &Limits, progress: &SharedProgress) -> Result<Archive> {
+    progress.phase(&format!("reading {input}"), input.size());
+    let reader = ProgressReader::new(input.open()?, progress.clone());
+    Ok(archive::read(BufReader::with_capacity(1 << 16, reader), limits)?)
 }
 
 /// Reads an archive and checks its semantics: what every consumer of an archive needs.
@@ -81,8 +100,13 @@ pub fn read_archive(input: &Input, limits: &Limits) -> Result<Archive> {
 /// # Errors
 ///
 /// As [`read_archive`], plus [`Error::Invalid`] when a semantic rule is broken.
-pub fn read_valid_archive(input: &Input, limits: &Limits) -> Result<(Archive, Vec<crate::model::validate::Finding>)> {
-    let archive = read_archive(input, limits)?;
+pub fn read_valid_archive(
+    input: &Input,
+    limits: &Limits,
+    progress: &SharedProgress,
+) -> Result<(Archive, Vec<crate::model::validate::Finding>)> {
+    let archive = read_archive_with(input, limits, progress)?;
+    progress.phase("checking semantics", None);
     let findings = check_semantics(&archive);
     if findings.iter().any(|f| f.is_error()) {
         return Err(Error::Invalid { context: input.to_string(), findings });

@@ -8,6 +8,7 @@ use crate::archive::{Limits, Scope};
 use crate::error::{Error, exit};
 use crate::model::Counts;
 use crate::model::validate::{Finding, Severity};
+use crate::progress::SharedProgress;
 
 /// Version of the JSON report format of `validate --format json` (SPEC.md).
 pub const REPORT_VERSION: u32 = 1;
@@ -21,6 +22,8 @@ pub struct ValidateOptions {
     pub limits: Limits,
     /// Treat warnings as failures.
     pub strict: bool,
+    /// Progress receiver.
+    pub progress: SharedProgress,
 }
 
 /// The result for one archive.
@@ -60,6 +63,7 @@ pub struct ValidateReport {
 /// Validates every input.
 pub fn validate(options: &ValidateOptions) -> ValidateReport {
     let files: Vec<FileReport> = options.inputs.iter().map(|input| validate_one(input, options)).collect();
+    options.progress.finish();
     let exit_code = files.iter().map(|f| f.exit_code).max().unwrap_or(exit::OK);
     ValidateReport { report_version: REPORT_VERSION, exit_code, files }
 }
@@ -76,7 +80,7 @@ fn validate_one(input: &Input, options: &ValidateOptions) -> FileReport {
         fingerprint: None,
         findings: Vec::new(),
     };
-    match super::read_archive(input, &options.limits) {
+    match super::read_archive_with(input, &options.limits, &options.progress) {
         Err(error) => {
             report.exit_code = error.exit_code();
             report.findings.push(error_finding(&error));

@@ -7,6 +7,7 @@ use ativo_backup::archive::{Limits, Scope};
 use ativo_backup::error::{Error, Result};
 use ativo_backup::host::{Deployment, HostIdentity};
 use ativo_backup::ops::{self, Input};
+use ativo_backup::progress::silent;
 use ativo_backup::sample::SampleSize;
 use ativo_backup::store::{self, Location, Operation};
 
@@ -62,6 +63,7 @@ pub fn run(dir: Option<PathBuf>, format: Format) -> Result<()> {
             encoding: None,
             scope: Scope::Full,
             keep: None,
+            progress: silent(),
         },
     )?;
     say(format!(
@@ -73,6 +75,7 @@ pub fn run(dir: Option<PathBuf>, format: Format) -> Result<()> {
         inputs: vec![Input::File(archive_path.clone())],
         limits: Limits::default(),
         strict: false,
+        progress: silent(),
     });
     if validation.exit_code != 0 {
         return Err(Error::Usage(format!("the demo archive failed validation: {:?}", validation.files)));
@@ -103,6 +106,7 @@ pub fn run(dir: Option<PathBuf>, format: Format) -> Result<()> {
         input: Input::File(archive_path),
         limits: Limits::default(),
         safety_dir: ops::default_safety_dir(&location),
+        progress: silent(),
     };
     let checked = ops::import::check(store.as_mut(), &options)?;
     let import = ops::import::apply(store.as_mut(), &options, checked)?;

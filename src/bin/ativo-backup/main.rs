@@ -2,6 +2,7 @@
 //! as text or JSON, and turns errors into the documented exit codes.
 
 mod args;
+mod bars;
 mod demo;
 mod render;
 
@@ -43,6 +44,7 @@ fn run(cli: Cli) -> Result<u8> {
         return Err(Error::Usage("--format github is only for `validate`; use human or json".into()));
     }
     let format = cli.format;
+    let progress = bars::for_run(cli.quiet);
     match cli.command {
         Command::Init(a) => {
             let deployment = match a.deployment {
@@ -87,7 +89,7 @@ fn run(cli: Cli) -> Result<u8> {
             let mut store = store::open(&location()?)?;
             let report = ops::export::export(
                 store.as_mut(),
-                &ops::export::ExportOptions { output, encoding, scope, keep: a.keep.map(|k| k as usize) },
+                &ops::export::ExportOptions { output, encoding, scope, keep: a.keep.map(|k| k as usize), progress },
             )?;
             render::export(&report, format);
         }
@@ -97,14 +99,17 @@ fn run(cli: Cli) -> Result<u8> {
                 input: Input::parse(&a.file),
                 limits: limits(a.limits.max_size),
                 safety_dir: a.safety_dir.unwrap_or_else(|| ops::default_safety_dir(&location)),
+                progress,
             };
             let mut store = store::open(&location)?;
             let checked = ops::import::check(store.as_mut(), &options)?;
             if a.dry_run {
+                options.progress.finish();
                 let report = ops::import::dry_run_report(store.as_mut(), &options, checked)?;
                 render::import(&report, format);
                 return Ok(exit::OK);
             }
+            options.progress.finish();
             if !a.yes {
                 confirm(&store.location(), &options.input, &checked.plan)?;
             }
@@ -116,6 +121,7 @@ fn run(cli: Cli) -> Result<u8> {
                 inputs: a.files.iter().map(|f| Input::parse(f)).collect(),
                 limits: limits(a.limits.max_size),
                 strict: a.strict,
+                progress,
             };
             let report = ops::validate::validate(&options);
             render::validate(&report, format);
