@@ -1694,4 +1694,37 @@ mod tests {
             );
         }
     }
+
+    /// The quoted `area.rule` literals in `text`: the codes a piece of source uses.
+    fn code_literals(text: &str) -> std::collections::BTreeSet<&str> {
+        let mut codes = std::collections::BTreeSet::new();
+        for (i, _) in text.match_indices('"') {
+            let rest = &text[i + 1..];
+            let end = rest.find(|c: char| !(c.is_ascii_lowercase() || c == '.' || c == '-')).unwrap_or(0);
+            let code = &rest[..end];
+            let parts: Vec<&str> = code.split('.').collect();
+            if rest[end..].starts_with('"') && parts.len() == 2 && parts.iter().all(|p| !p.is_empty()) {
+                codes.insert(code);
+            }
+        }
+        codes
+    }
+
+    #[test]
+    fn the_rules_table_lists_exactly_the_codes_in_use_and_each_has_a_test() {
+        let source = include_str!("validate.rs");
+        let (code, tests) = source.split_once("#[cfg(test)]").unwrap();
+        let used = code_literals(code);
+        assert!(used.len() > 50, "{used:?}");
+        let table = include_str!("../../docs/semantic-rules.md");
+        let documented: std::collections::BTreeSet<&str> = table
+            .lines()
+            .filter_map(|line| line.strip_prefix("| `"))
+            .filter_map(|line| line.split('`').next())
+            .collect();
+        assert_eq!(used, documented, "docs/semantic-rules.md and the validator disagree");
+        let tested = code_literals(tests);
+        let untested: Vec<&&str> = used.iter().filter(|c| !tested.contains(*c)).collect();
+        assert!(untested.is_empty(), "codes without a test: {untested:?}");
+    }
 }
