@@ -13,7 +13,10 @@ fn check_sample(size: SampleSize) -> Configuration {
     let started = Instant::now();
     let (config, tokens) = generate(size);
     let elapsed = started.elapsed();
-    let errors: Vec<_> = validate(&config).into_iter().filter(|f| f.is_error()).take(10).collect();
+    let started = Instant::now();
+    let findings = validate(&config);
+    let validated = started.elapsed();
+    let errors: Vec<_> = findings.into_iter().filter(|f| f.is_error()).take(10).collect();
     assert!(errors.is_empty(), "{size:?} has errors: {errors:#?}");
 
     let mut sorted = config.clone();
@@ -24,7 +27,11 @@ fn check_sample(size: SampleSize) -> Configuration {
     assert!(again == config && tokens_again == tokens, "{size:?} differs between two runs");
     assert_eq!(to_canonical_vec(&again), to_canonical_vec(&config));
 
-    eprintln!("{size:?}: {:?}, {} rows, generated in {elapsed:?}", config.counts(), row_count(&config));
+    eprintln!(
+        "{size:?}: {:?}, {} rows, generated in {elapsed:?}, validated in {validated:?}",
+        config.counts(),
+        row_count(&config)
+    );
     config
 }
 
