@@ -1,13 +1,37 @@
 //! Semantic validation of a whole configuration: findings, never errors.
 //!
+//! This module owns the semantic rules a valid configuration meets beyond its JSON shape: keys
+//! (well formed, unique per kind), references (every team, program and period a value names
+//! exists, and PI children name teams of their PI), sprint numbering and dates, scope filters,
+//! settings, admins, and the canonical order of every list that [`Configuration::sort`] orders.
+//! docs/semantic-rules.md (pasted into SPEC.md, "Semantic rules") lists every code with its
+//! severity and rule; the codes are stable, tools match on them.
+//!
 //! Findings are data (`severity`, stable `code`, JSON `pointer`, `message`, `hint`); only the
 //! caller decides that errors mean failure. Warnings (team key shape, business value outside
-//! 1..10) never fail an operation.
+//! 1..10, ...) never fail an operation. Whether admins are present at all depends on the archive's
+//! scope, which is the archive layer's business, not this module's.
+//!
+//! Pointers are relative to the document root (`/data/teams/3/key`) and are built from serialized
+//! member names and array indexes only, so no segment ever needs RFC 6901 escaping. Findings come
+//! in document order: the model declares members in serialized-name order, so ordering pointers
+//! segment by segment (indexes numerically) is exactly the order in which a reader meets them.
+//!
+//! Validation is linear in the size of the configuration (hash lookups, one pass per list), so
+//! the largest configurations (a few hundred thousand rows) validate in well under a second.
 
+use std::cmp::Ordering;
+use std::collections::hash_map::Entry;
+use std::collections::{HashMap, HashSet};
+
+use chrono::NaiveDate;
 use schemars::JsonSchema;
 use serde::Serialize;
 
-use super::Configuration;
+use super::{
+    Admins, Configuration, FeatureInclusion, ObjectiveLevel, Period, Pi, Program, ScopeFilter, Settings, Team,
+    TeamMode, TeamType, objective_order,
+};
 
 /// How serious a finding is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, JsonSchema)]
@@ -41,8 +65,1666 @@ impl Finding {
     }
 }
 
+/// Longest key accepted, in characters. Keys end up in Jira field values such as
+/// `PGRM1-2024Q1-TEAMLION`, which have to stay well below Jira's 255-character text limit.
+pub const MAX_KEY_CHARS: usize = 64;
+
+/// Longest team key that matches Ativo's own advice (`team.key-shape`).
+const SUGGESTED_TEAM_KEY_CHARS: usize = 10;
+
 /// Checks every semantic rule of SPEC.md over `config`; pointers are prefixed with `/data`.
+///
+/// The findings are in document order; an empty list means valid and unremarkable.
 pub fn validate(config: &Configuration) -> Vec<Finding> {
-    let _ = config;
-    Vec::new()
+    let index = Index::new(config);
+    let mut out = Findings::default();
+    if let Some(admins) = &config.admins {
+        check_admins(&mut out, admins);
+    }
+    check_periods(&mut out, &config.periods);
+    check_pis(&mut out, &config.pis, &index);
+    check_programs(&mut out, &config.programs, &index);
+    check_settings(&mut out, &config.settings);
+    check_teams(&mut out, &config.teams);
+    out.into_document_order()
+}
+
+/// Findings as they are collected; sorted into document order at the end, so that each check
+/// can run in whatever order its lookups need.
+#[derive(Default)]
+struct Findings(Vec<Finding>);
+
+impl Findings {
+    fn error(&mut self, code: &'static str, pointer: String, message: String, hint: impl Into<String>) {
+        self.push(Severity::Error, code, pointer, message, hint.into());
+    }
+
+    fn warning(&mut self, code: &'static str, pointer: String, message: String, hint: impl Into<String>) {
+        self.push(Severity::Warning, code, pointer, message, hint.into());
+    }
+
+    fn push(&mut self, severity: Severity, code: &'static str, pointer: String, message: String, hint: String) {
+        self.0.push(Finding { severity, code, pointer, message, hint });
+    }
+
+    fn into_document_order(mut self) -> Vec<Finding> {
+        // Stable: findings on the same pointer keep the order in which the checks emitted them.
+        self.0.sort_by(|a, b| document_order(&a.pointer, &b.pointer));
+        self.0
+    }
+}
+
+/// Orders two pointers as a reader meets them: segment by segment, array indexes numerically,
+/// member names by code point (the order in which the model serializes them), parents first.
+fn document_order(a: &str, b: &str) -> Ordering {
+    let (mut xs, mut ys) = (a.split('/'), b.split('/'));
+    loop {
+        let ord = match (xs.next(), ys.next()) {
+            (None, None) => return Ordering::Equal,
+            (None, Some(_)) => return Ordering::Less,
+            (Some(_), None) => return Ordering::Greater,
+            (Some(x), Some(y)) => match (x.parse::<u64>(), y.parse::<u64>()) {
+                (Ok(m), Ok(n)) => m.cmp(&n),
+                _ => x.cmp(y),
+            },
+        };
+        if ord != Ordering::Equal {
+            return ord;
+        }
+    }
+}
+
+/// What the reference checks look up: entities by key (first occurrence wins when a key is
+/// duplicated; the duplicate itself is reported by the key check).
+struct Index<'a> {
+    teams: HashMap<&'a str, &'a Team>,
+    programs: HashMap<&'a str, &'a Program>,
+    periods: HashMap<&'a str, PeriodInfo>,
+}
+
+/// The facts about a period that PI children are checked against.
+struct PeriodInfo {
+    sprints: HashSet<u32>,
+    /// First and last day of the period (earliest start, latest end), if it has sprints.
+    span: Option<(NaiveDate, NaiveDate)>,
+}
+
+impl<'a> Index<'a> {
+    fn new(config: &'a Configuration) -> Self {
+        let mut teams = HashMap::with_capacity(config.teams.len());
+        for team in &config.teams {
+            teams.entry(team.key.as_str()).or_insert(team);
+        }
+        let mut programs = HashMap::with_capacity(config.programs.len());
+        for program in &config.programs {
+            programs.entry(program.key.as_str()).or_insert(program);
+        }
+        let mut periods = HashMap::with_capacity(config.periods.len());
+        for period in &config.periods {
+            periods.entry(period.key.as_str()).or_insert_with(|| PeriodInfo::new(period));
+        }
+        Index { teams, programs, periods }
+    }
+}
+
+impl PeriodInfo {
+    fn new(period: &Period) -> Self {
+        let sprints = period.sprints.iter().map(|s| s.index).collect();
+        let first = period.sprints.iter().map(|s| s.start).min();
+        let last = period.sprints.iter().map(|s| s.end).max();
+        PeriodInfo { sprints, span: first.zip(last) }
+    }
+}
+
+/// Why a key is unusable, if it is.
+fn key_problem(key: &str) -> Option<&'static str> {
+    if key.is_empty() {
+        Some("is empty")
+    } else if key.chars().any(char::is_whitespace) {
+        Some("contains whitespace")
+    } else if key.chars().count() > MAX_KEY_CHARS {
+        Some("is longer than 64 characters")
+    } else {
+        None
+    }
+}
+
+/// Codes and words for one kind of keyed entity.
+struct KeyedKind {
+    /// Member of `/data` holding the list.
+    list: &'static str,
+    /// What one entity is called in messages.
+    noun: &'static str,
+    invalid: &'static str,
+    duplicate: &'static str,
+}
+
+const TEAMS: KeyedKind =
+    KeyedKind { list: "teams", noun: "team", invalid: "team.key-invalid", duplicate: "team.duplicate-key" };
+const PROGRAMS: KeyedKind =
+    KeyedKind { list: "programs", noun: "program", invalid: "program.key-invalid", duplicate: "program.duplicate-key" };
+const PERIODS: KeyedKind =
+    KeyedKind { list: "periods", noun: "period", invalid: "period.key-invalid", duplicate: "period.duplicate-key" };
+const PIS: KeyedKind = KeyedKind { list: "pis", noun: "PI", invalid: "pi.key-invalid", duplicate: "pi.duplicate-key" };
+
+/// Checks that the keys of one kind are well formed and unique, and that the list is in key order.
+fn check_keys<'a>(out: &mut Findings, kind: &KeyedKind, keys: impl Iterator<Item = &'a str>) {
+    let KeyedKind { list, noun, .. } = kind;
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    let mut previous: Option<&str> = None;
+    let mut unsorted_reported = false;
+    for (i, key) in keys.enumerate() {
+        let pointer = format!("/data/{list}/{i}/key");
+        if let Some(problem) = key_problem(key) {
+            out.error(
+                kind.invalid,
+                pointer.clone(),
+                format!("{noun} key {key:?} {problem}"),
+                format!("give the {noun} a key of 1 to {MAX_KEY_CHARS} characters without whitespace"),
+            );
+        }
+        match seen.entry(key) {
+            Entry::Occupied(first) => out.error(
+                kind.duplicate,
+                pointer,
+                format!("{noun} key {key:?} is used by /data/{list}/{} and /data/{list}/{i}", first.get()),
+                format!("give each {noun} its own key, keeping the one that Jira issues already carry"),
+            ),
+            Entry::Vacant(slot) => {
+                slot.insert(i);
+            }
+        }
+        if let Some(prev) = previous
+            && key < prev
+            && !unsorted_reported
+        {
+            unsorted_reported = true;
+            out.error(
+                "order.unsorted",
+                format!("/data/{list}/{i}"),
+                format!("{list} are not in key order: {key:?} comes after {prev:?}"),
+                format!("sort {list} by key (code-point order); archives keep canonical order so that equal configurations give equal bytes"),
+            );
+        }
+        previous = Some(key);
+    }
+}
+
+/// Reports the first element of `list` that sorts before its predecessor by `key` (one finding
+/// per list: the rest of the list tells nothing new). Equal neighbours are not unsorted; where the
+/// sort key must be unique, a duplicate check of its own reports them.
+fn check_order<'a, T, K: Ord>(
+    out: &mut Findings,
+    pointer: &str,
+    what: &str,
+    by: &str,
+    list: &'a [T],
+    key: impl Fn(&'a T) -> K,
+    show: impl Fn(&T) -> String,
+) {
+    let unsorted = list.windows(2).position(|pair| key(&pair[1]) < key(&pair[0]));
+    if let Some(i) = unsorted {
+        let (prev, cur) = (&list[i], &list[i + 1]);
+        out.error(
+            "order.unsorted",
+            format!("{pointer}/{}", i + 1),
+            format!("{what} are not in canonical order: {} comes after {}", show(cur), show(prev)),
+            format!("sort {what} by {by}; archives keep canonical order so that equal configurations give equal bytes"),
+        );
+    }
+}
+
+fn check_admins(out: &mut Findings, admins: &Admins) {
+    // The canonical order is the derived `Ord` of `AdminGroup` (group id, then name), as
+    // `Configuration::sort` applies it.
+    check_order(
+        out,
+        "/data/admins/groups",
+        "admin groups",
+        "(group_id, name)",
+        &admins.groups,
+        |g| (g.group_id.as_deref(), g.name.as_str()),
+        |g| format!("group {:?}", g.name),
+    );
+    let mut names: HashMap<&str, usize> = HashMap::new();
+    for (i, group) in admins.groups.iter().enumerate() {
+        let pointer = format!("/data/admins/groups/{i}/name");
+        if group.name.trim().is_empty() {
+            out.error(
+                "admin.group-name-empty",
+                pointer.clone(),
+                "admin group has an empty name".to_string(),
+                "give the group's Jira name, or remove the entry",
+            );
+        }
+        match names.entry(group.name.as_str()) {
+            Entry::Occupied(first) => out.error(
+                "admin.duplicate-group",
+                pointer,
+                format!(
+                    "admin group {:?} is listed at /data/admins/groups/{} and /data/admins/groups/{i}",
+                    group.name,
+                    first.get()
+                ),
+                "list each admin group once",
+            ),
+            Entry::Vacant(slot) => {
+                slot.insert(i);
+            }
+        }
+    }
+
+    check_order(
+        out,
+        "/data/admins/users",
+        "admin users",
+        "(user_key, account_id)",
+        &admins.users,
+        |u| (u.user_key.as_deref(), u.account_id.as_deref()),
+        |u| format!("user {}", user_label(u.user_key.as_deref(), u.account_id.as_deref())),
+    );
+    let mut users: HashMap<(Option<&str>, Option<&str>), usize> = HashMap::new();
+    for (i, user) in admins.users.iter().enumerate() {
+        let pointer = format!("/data/admins/users/{i}");
+        let present = |v: &Option<String>| v.as_deref().is_some_and(|s| !s.trim().is_empty());
+        if !present(&user.user_key) && !present(&user.account_id) {
+            out.error(
+                "admin.user-unidentified",
+                pointer.clone(),
+                "admin user has neither a user key nor an account id".to_string(),
+                "give the user's user_key (Server/Data Center) or account_id (cloud), or remove the entry",
+            );
+        }
+        match users.entry((user.user_key.as_deref(), user.account_id.as_deref())) {
+            Entry::Occupied(first) => out.error(
+                "admin.duplicate-user",
+                pointer,
+                format!(
+                    "admin user {} is listed at /data/admins/users/{} and /data/admins/users/{i}",
+                    user_label(user.user_key.as_deref(), user.account_id.as_deref()),
+                    first.get()
+                ),
+                "list each admin user once",
+            ),
+            Entry::Vacant(slot) => {
+                slot.insert(i);
+            }
+        }
+    }
+}
+
+fn user_label(user_key: Option<&str>, account_id: Option<&str>) -> String {
+    match (user_key, account_id) {
+        (Some(k), _) => format!("{k:?}"),
+        (None, Some(a)) => format!("{a:?}"),
+        (None, None) => "(unidentified)".to_string(),
+    }
+}
+
+fn check_periods(out: &mut Findings, periods: &[Period]) {
+    check_keys(out, &PERIODS, periods.iter().map(|p| p.key.as_str()));
+    for (i, period) in periods.iter().enumerate() {
+        let pointer = format!("/data/periods/{i}");
+        let key = &period.key;
+        if period.sprints.is_empty() {
+            out.warning(
+                "period.no-sprints",
+                format!("{pointer}/sprints"),
+                format!("period {key:?} has no sprints"),
+                "add the period's sprints; PIs in a period without sprints cannot hold capacity or mappings",
+            );
+        }
+        check_order(
+            out,
+            &format!("{pointer}/sprints"),
+            &format!("sprints of period {key:?}"),
+            "index",
+            &period.sprints,
+            |s| s.index,
+            |s| format!("sprint {}", s.index),
+        );
+        let misnumbered = period.sprints.iter().enumerate().find(|(j, s)| u64::from(s.index) != *j as u64 + 1);
+        if let Some((j, sprint)) = misnumbered {
+            out.error(
+                "period.sprint-index",
+                format!("{pointer}/sprints/{j}/index"),
+                format!("sprint number {} of period {key:?} has index {}", j + 1, sprint.index),
+                "number the sprints of a period 1, 2, 3, ... without gaps or repeats",
+            );
+        }
+        for (j, sprint) in period.sprints.iter().enumerate() {
+            if sprint.start > sprint.end {
+                out.error(
+                    "period.sprint-dates",
+                    format!("{pointer}/sprints/{j}/start"),
+                    format!(
+                        "sprint {} of period {key:?} starts on {} after it ends on {}",
+                        sprint.index, sprint.start, sprint.end
+                    ),
+                    "give the sprint a start date on or before its end date",
+                );
+            }
+        }
+        for (j, pair) in period.sprints.windows(2).enumerate() {
+            let (prev, cur) = (&pair[0], &pair[1]);
+            if cur.start <= prev.end {
+                out.error(
+                    "period.sprint-overlap",
+                    format!("{pointer}/sprints/{}/start", j + 1),
+                    format!(
+                        "sprint {} of period {key:?} starts on {}, before sprint {} ends on {}",
+                        cur.index, cur.start, prev.index, prev.end
+                    ),
+                    "make each sprint start after the previous one ends",
+                );
+            }
+        }
+    }
+}
+
+fn check_teams(out: &mut Findings, teams: &[Team]) {
+    check_keys(out, &TEAMS, teams.iter().map(|t| t.key.as_str()));
+    for (i, team) in teams.iter().enumerate() {
+        let pointer = format!("/data/teams/{i}");
+        let key = &team.key;
+        match team.kind {
+            TeamType::Board => {
+                match team.board.as_deref() {
+                    None => out.error(
+                        "team.board-missing",
+                        pointer.clone(),
+                        format!("BOARD team {key:?} has no board"),
+                        "set the team's Jira board id, or make it a CUSTOM team with a scope",
+                    ),
+                    Some(board) if board.trim().is_empty() => out.error(
+                        "team.board-missing",
+                        format!("{pointer}/board"),
+                        format!("BOARD team {key:?} has an empty board id"),
+                        "set the team's Jira board id, or make it a CUSTOM team with a scope",
+                    ),
+                    Some(_) => {}
+                }
+                if team.scope.is_some() {
+                    out.warning(
+                        "team.scope-on-board",
+                        format!("{pointer}/scope"),
+                        format!("BOARD team {key:?} has a scope, which Ativo ignores for BOARD teams"),
+                        "remove the scope, or make the team CUSTOM",
+                    );
+                }
+            }
+            TeamType::Custom => {
+                if team.scope.is_none() {
+                    out.error(
+                        "team.scope-missing",
+                        pointer.clone(),
+                        format!("CUSTOM team {key:?} has no scope"),
+                        "give the team a scope filter (a Jira filter or projects), or make it a BOARD team",
+                    );
+                }
+                if team.board.is_some() {
+                    out.warning(
+                        "team.board-on-custom",
+                        format!("{pointer}/board"),
+                        format!("CUSTOM team {key:?} has a board, which Ativo ignores for CUSTOM teams"),
+                        "remove the board, or make the team BOARD",
+                    );
+                }
+            }
+        }
+        let suggested =
+            key.len() <= SUGGESTED_TEAM_KEY_CHARS && key.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
+        if key_problem(key).is_none() && !suggested {
+            out.warning(
+                "team.key-shape",
+                format!("{pointer}/key"),
+                format!("team key {key:?} is not 1 to 10 upper-case letters and digits, as Ativo suggests"),
+                "keep it if Jira issues already carry it; choose such a key for new teams",
+            );
+        }
+        if let Some(scope) = &team.scope {
+            check_scope(out, &format!("{pointer}/scope"), scope);
+        }
+    }
+}
+
+fn check_programs(out: &mut Findings, programs: &[Program], index: &Index) {
+    check_keys(out, &PROGRAMS, programs.iter().map(|p| p.key.as_str()));
+    for (i, program) in programs.iter().enumerate() {
+        let pointer = format!("/data/programs/{i}");
+        let scope = &program.feature_scope;
+        check_scope(out, &format!("{pointer}/feature_scope/epic_filter"), &scope.epic_filter);
+        if let Some(filter) = &scope.issue_filter {
+            check_scope(out, &format!("{pointer}/feature_scope/issue_filter"), filter);
+        }
+        check_team_list(
+            out,
+            &format!("{pointer}/teams"),
+            &format!("program {:?}", program.key),
+            &program.teams,
+            index,
+            ("program.unknown-team", "program.duplicate-team"),
+        );
+    }
+}
+
+/// Checks an ordered list of team keys (a program's teams, a PI's override): each resolves,
+/// none repeats.
+fn check_team_list(
+    out: &mut Findings,
+    pointer: &str,
+    owner: &str,
+    teams: &[String],
+    index: &Index,
+    (unknown, duplicate): (&'static str, &'static str),
+) {
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    for (j, team) in teams.iter().enumerate() {
+        if !index.teams.contains_key(team.as_str()) {
+            out.error(
+                unknown,
+                format!("{pointer}/{j}"),
+                format!("{owner} lists team {team:?}, which does not exist"),
+                "add the team, or remove it from the list",
+            );
+        }
+        match seen.entry(team.as_str()) {
+            Entry::Occupied(first) => out.error(
+                duplicate,
+                format!("{pointer}/{j}"),
+                format!("{owner} lists team {team:?} twice, at {pointer}/{} and {pointer}/{j}", first.get()),
+                "list each team once",
+            ),
+            Entry::Vacant(slot) => {
+                slot.insert(j);
+            }
+        }
+    }
+}
+
+fn check_pis<'a>(out: &mut Findings, pis: &'a [Pi], index: &'a Index<'a>) {
+    check_keys(out, &PIS, pis.iter().map(|p| p.key.as_str()));
+    for (i, pi) in pis.iter().enumerate() {
+        let pointer = format!("/data/pis/{i}");
+        let key = &pi.key;
+        let program = index.programs.get(pi.program.as_str()).copied();
+        let period = index.periods.get(pi.period.as_str());
+        if program.is_none() {
+            out.error(
+                "pi.unknown-program",
+                format!("{pointer}/program"),
+                format!("PI {key:?} belongs to program {:?}, which does not exist", pi.program),
+                "add the program, or remove the PI",
+            );
+        }
+        if period.is_none() {
+            out.error(
+                "pi.unknown-period",
+                format!("{pointer}/period"),
+                format!("PI {key:?} is in period {:?}, which does not exist", pi.period),
+                "add the period, or remove the PI",
+            );
+        }
+        let expected = Pi::key_for(&pi.program, &pi.period);
+        if *key != expected {
+            out.error(
+                "pi.key-mismatch",
+                format!("{pointer}/key"),
+                format!("PI of program {:?} in period {:?} has key {key:?}", pi.program, pi.period),
+                format!("a PI's key is <program>-<period>: use {expected:?}"),
+            );
+        }
+        if pi.feature_inclusion == FeatureInclusion::JiraFilter && pi.feature_filter.is_none() {
+            out.error(
+                "pi.feature-filter-missing",
+                pointer.clone(),
+                format!("PI {key:?} includes features by Jira filter but has no feature_filter"),
+                "set the PI's feature filter, or choose another feature inclusion",
+            );
+        }
+        if let Some(filter) = &pi.feature_filter {
+            check_scope(out, &format!("{pointer}/feature_filter"), filter);
+        }
+        if let Some(teams) = &pi.teams {
+            check_team_list(
+                out,
+                &format!("{pointer}/teams"),
+                &format!("PI {key:?}"),
+                teams,
+                index,
+                ("pi.unknown-team", "pi.duplicate-team"),
+            );
+        }
+        // The PI's teams are only known when it has an override or its program exists; otherwise
+        // the unknown program is the finding, and every child would only repeat it.
+        let pi_teams: Option<HashSet<&str>> = (pi.teams.is_some() || program.is_some())
+            .then(|| pi.effective_teams(program).iter().map(String::as_str).collect());
+        let ctx = PiContext { pointer: &pointer, key, index, teams: pi_teams, period, period_key: &pi.period };
+        check_capacity(out, &ctx, pi);
+        check_milestones(out, &ctx, pi);
+        check_objectives(out, &ctx, pi);
+        check_sprint_mappings(out, &ctx, pi);
+    }
+}
+
+/// What the children of one PI are checked against.
+struct PiContext<'a> {
+    pointer: &'a str,
+    key: &'a str,
+    index: &'a Index<'a>,
+    /// The PI's effective teams, when they are known.
+    teams: Option<HashSet<&'a str>>,
+    period: Option<&'a PeriodInfo>,
+    period_key: &'a str,
+}
+
+impl<'a> PiContext<'a> {
+    /// Checks that a child's team exists and is one of the PI's teams; returns the team if it
+    /// exists.
+    fn team(
+        &self,
+        out: &mut Findings,
+        pointer: String,
+        what: &str,
+        team: &str,
+        (unknown, not_in_pi): (&'static str, &'static str),
+    ) -> Option<&'a Team> {
+        let found = self.index.teams.get(team).copied();
+        if found.is_none() {
+            out.error(
+                unknown,
+                pointer,
+                format!("{what} of PI {:?} names team {team:?}, which does not exist", self.key),
+                format!("add the team, or remove the {what}"),
+            );
+        } else if self.teams.as_ref().is_some_and(|teams| !teams.contains(team)) {
+            out.error(
+                not_in_pi,
+                pointer,
+                format!("{what} of PI {:?} names team {team:?}, which is not one of the PI's teams", self.key),
+                format!("add the team to the program (or to the PI's team override), or remove the {what}"),
+            );
+        }
+        found
+    }
+
+    /// Checks that a sprint index exists in the PI's period (when the period is known).
+    fn sprint(&self, out: &mut Findings, pointer: String, what: &str, sprint: u32, code: &'static str) {
+        if let Some(period) = self.period
+            && !period.sprints.contains(&sprint)
+        {
+            out.error(
+                code,
+                pointer,
+                format!(
+                    "{what} of PI {:?} refers to sprint {sprint}, which period {:?} does not have",
+                    self.key, self.period_key
+                ),
+                format!("use a sprint of period {:?}, or remove the {what}", self.period_key),
+            );
+        }
+    }
+}
+
+fn check_capacity(out: &mut Findings, ctx: &PiContext, pi: &Pi) {
+    let pointer = format!("{}/capacity", ctx.pointer);
+    check_order(
+        out,
+        &pointer,
+        &format!("capacity of PI {:?}", ctx.key),
+        "(team, sprint)",
+        &pi.capacity,
+        |c| (c.team.as_str(), c.sprint),
+        |c| format!("({:?}, sprint {})", c.team, c.sprint),
+    );
+    let mut seen: HashMap<(&str, u32), usize> = HashMap::with_capacity(pi.capacity.len());
+    for (j, entry) in pi.capacity.iter().enumerate() {
+        let here = format!("{pointer}/{j}");
+        ctx.team(
+            out,
+            format!("{here}/team"),
+            "capacity",
+            &entry.team,
+            ("capacity.unknown-team", "capacity.team-not-in-pi"),
+        );
+        ctx.sprint(out, format!("{here}/sprint"), "capacity", entry.sprint, "capacity.unknown-sprint");
+        if !entry.value.is_finite() || entry.value < 0.0 {
+            out.error(
+                "capacity.value",
+                format!("{here}/value"),
+                format!(
+                    "capacity of team {:?} in sprint {} of PI {:?} is {}",
+                    entry.team, entry.sprint, ctx.key, entry.value
+                ),
+                "capacity is a finite number >= 0 in the team's estimation unit",
+            );
+        }
+        match seen.entry((entry.team.as_str(), entry.sprint)) {
+            Entry::Occupied(first) => out.error(
+                "capacity.duplicate",
+                here,
+                format!(
+                    "PI {:?} has two capacity entries for team {:?} in sprint {}: {pointer}/{} and {pointer}/{j}",
+                    ctx.key,
+                    entry.team,
+                    entry.sprint,
+                    first.get()
+                ),
+                "keep one capacity entry per team and sprint",
+            ),
+            Entry::Vacant(slot) => {
+                slot.insert(j);
+            }
+        }
+    }
+}
+
+fn check_sprint_mappings(out: &mut Findings, ctx: &PiContext, pi: &Pi) {
+    let pointer = format!("{}/sprint_mappings", ctx.pointer);
+    check_order(
+        out,
+        &pointer,
+        &format!("sprint mappings of PI {:?}", ctx.key),
+        "(team, sprint)",
+        &pi.sprint_mappings,
+        |m| (m.team.as_str(), m.sprint),
+        |m| format!("({:?}, sprint {})", m.team, m.sprint),
+    );
+    // The same Jira sprint id may appear for several teams: teams that share a board share its
+    // sprints, so that is not checked.
+    let mut seen: HashMap<(&str, u32), usize> = HashMap::with_capacity(pi.sprint_mappings.len());
+    for (j, mapping) in pi.sprint_mappings.iter().enumerate() {
+        let here = format!("{pointer}/{j}");
+        let team = ctx.team(
+            out,
+            format!("{here}/team"),
+            "sprint mapping",
+            &mapping.team,
+            ("mapping.unknown-team", "mapping.team-not-in-pi"),
+        );
+        if let Some(team) = team
+            && team.mode != TeamMode::Scrum
+        {
+            out.error(
+                "mapping.not-scrum",
+                format!("{here}/team"),
+                format!(
+                    "PI {:?} maps a Jira sprint for KANBAN team {:?}; only SCRUM teams have sprints",
+                    ctx.key, team.key
+                ),
+                "remove the mapping, or make the team SCRUM",
+            );
+        }
+        ctx.sprint(out, format!("{here}/sprint"), "sprint mapping", mapping.sprint, "mapping.unknown-sprint");
+        if mapping.jira_sprint_id.trim().is_empty() {
+            out.error(
+                "mapping.sprint-id-empty",
+                format!("{here}/jira_sprint_id"),
+                format!(
+                    "sprint mapping of team {:?} in sprint {} of PI {:?} has an empty Jira sprint id",
+                    mapping.team, mapping.sprint, ctx.key
+                ),
+                "set the Jira sprint id, or remove the mapping",
+            );
+        }
+        match seen.entry((mapping.team.as_str(), mapping.sprint)) {
+            Entry::Occupied(first) => out.error(
+                "mapping.duplicate",
+                here,
+                format!(
+                    "PI {:?} maps team {:?} in sprint {} twice: {pointer}/{} and {pointer}/{j}",
+                    ctx.key,
+                    mapping.team,
+                    mapping.sprint,
+                    first.get()
+                ),
+                "keep one sprint mapping per team and sprint",
+            ),
+            Entry::Vacant(slot) => {
+                slot.insert(j);
+            }
+        }
+    }
+}
+
+fn check_objectives(out: &mut Findings, ctx: &PiContext, pi: &Pi) {
+    let pointer = format!("{}/objectives", ctx.pointer);
+    check_order(
+        out,
+        &pointer,
+        &format!("objectives of PI {:?}", ctx.key),
+        "(level, team, order)",
+        &pi.objectives,
+        objective_order,
+        |o| format!("{:?}", o.title),
+    );
+    let mut seen: HashMap<(ObjectiveLevel, Option<&str>, u32), usize> = HashMap::with_capacity(pi.objectives.len());
+    for (j, objective) in pi.objectives.iter().enumerate() {
+        let here = format!("{pointer}/{j}");
+        let title = &objective.title;
+        for (field, value) in [
+            ("business_value_delivered", objective.business_value_delivered),
+            ("business_value_planned", objective.business_value_planned),
+        ] {
+            if let Some(value) = value
+                && !(1..=10).contains(&value)
+            {
+                out.warning(
+                    "objective.business-value",
+                    format!("{here}/{field}"),
+                    format!("objective {title:?} of PI {:?} has {field} {value}, outside the usual 1..10", ctx.key),
+                    "business values are usually 1 to 10; check the value",
+                );
+            }
+        }
+        match (objective.level, objective.team.as_deref()) {
+            (ObjectiveLevel::Team, None) => out.error(
+                "objective.team-missing",
+                here.clone(),
+                format!("TEAM objective {title:?} of PI {:?} names no team", ctx.key),
+                "name the objective's team, or make it a PROGRAM objective",
+            ),
+            (ObjectiveLevel::Team, Some(team)) => {
+                ctx.team(
+                    out,
+                    format!("{here}/team"),
+                    "objective",
+                    team,
+                    ("objective.unknown-team", "objective.team-not-in-pi"),
+                );
+            }
+            (ObjectiveLevel::Program, Some(team)) => out.error(
+                "objective.team-on-program",
+                format!("{here}/team"),
+                format!("PROGRAM objective {title:?} of PI {:?} names team {team:?}", ctx.key),
+                "remove the team, or make it a TEAM objective",
+            ),
+            (ObjectiveLevel::Program, None) => {}
+        }
+        match seen.entry(objective_order(objective)) {
+            Entry::Occupied(first) => out.error(
+                "objective.duplicate-order",
+                format!("{here}/order"),
+                format!(
+                    "objectives {pointer}/{} and {pointer}/{j} of PI {:?} share level, team and order {}",
+                    first.get(),
+                    ctx.key,
+                    objective.order
+                ),
+                "give each objective of a level and team its own order",
+            ),
+            Entry::Vacant(slot) => {
+                slot.insert(j);
+            }
+        }
+        if title.trim().is_empty() {
+            out.error(
+                "objective.title-empty",
+                format!("{here}/title"),
+                format!("objective {here} of PI {:?} has an empty title", ctx.key),
+                "give the objective a title",
+            );
+        }
+    }
+}
+
+fn check_milestones(out: &mut Findings, ctx: &PiContext, pi: &Pi) {
+    let pointer = format!("{}/milestones", ctx.pointer);
+    check_order(
+        out,
+        &pointer,
+        &format!("milestones of PI {:?}", ctx.key),
+        "(order, name)",
+        &pi.milestones,
+        |m| (m.order, m.name.as_str()),
+        |m| format!("{:?} (order {})", m.name, m.order),
+    );
+    let mut seen: HashMap<(u32, &str), usize> = HashMap::with_capacity(pi.milestones.len());
+    for (j, milestone) in pi.milestones.iter().enumerate() {
+        let here = format!("{pointer}/{j}");
+        let name = &milestone.name;
+        match (milestone.date, milestone.sprint) {
+            (Some(_), Some(_)) | (None, None) => out.error(
+                "milestone.date-or-sprint",
+                here.clone(),
+                format!("milestone {name:?} of PI {:?} must have exactly one of a date and a sprint", ctx.key),
+                "keep either the date or the sprint",
+            ),
+            _ => {}
+        }
+        if let (Some(date), Some((first, last))) = (milestone.date, ctx.period.and_then(|p| p.span))
+            && (date < first || date > last)
+        {
+            out.warning(
+                "milestone.date-outside-period",
+                format!("{here}/date"),
+                format!(
+                    "milestone {name:?} of PI {:?} is on {date}, outside period {:?} ({first} to {last})",
+                    ctx.key, ctx.period_key
+                ),
+                "check the date; a milestone usually falls within its PI",
+            );
+        }
+        if name.trim().is_empty() {
+            out.error(
+                "milestone.name-empty",
+                format!("{here}/name"),
+                format!("milestone {here} of PI {:?} has an empty name", ctx.key),
+                "give the milestone a name",
+            );
+        }
+        match seen.entry((milestone.order, name.as_str())) {
+            Entry::Occupied(first) => out.error(
+                "milestone.duplicate",
+                here.clone(),
+                format!(
+                    "PI {:?} has milestone {name:?} with order {} twice: {pointer}/{} and {pointer}/{j}",
+                    ctx.key,
+                    milestone.order,
+                    first.get()
+                ),
+                "remove the copy, or give it another order or name",
+            ),
+            Entry::Vacant(slot) => {
+                slot.insert(j);
+            }
+        }
+        if let Some(sprint) = milestone.sprint {
+            ctx.sprint(out, format!("{here}/sprint"), "milestone", sprint, "milestone.unknown-sprint");
+        }
+        if let Some(team) = &milestone.team {
+            ctx.team(
+                out,
+                format!("{here}/team"),
+                "milestone",
+                team,
+                ("milestone.unknown-team", "milestone.team-not-in-pi"),
+            );
+        }
+    }
+}
+
+fn check_settings(out: &mut Findings, settings: &Settings) {
+    if let Some(field) = &settings.story_points_field
+        && field.trim().is_empty()
+    {
+        out.error(
+            "settings.story-points-field-empty",
+            "/data/settings/story_points_field".to_string(),
+            "the story points field is set but empty".to_string(),
+            "set a Jira field id such as \"customfield_10016\", or leave the member out",
+        );
+    }
+    let lists = [
+        ("dependency_link_type_ids", &settings.dependency_link_type_ids),
+        ("feature_issue_type_ids", &settings.feature_issue_type_ids),
+        ("supplier_groups", &settings.supplier_groups),
+    ];
+    for (name, list) in lists {
+        let pointer = format!("/data/settings/{name}");
+        check_order(out, &pointer, name, "code-point order", list, |s| s.as_str(), |s| format!("{s:?}"));
+        let mut seen: HashMap<&str, usize> = HashMap::with_capacity(list.len());
+        for (j, value) in list.iter().enumerate() {
+            match seen.entry(value.as_str()) {
+                Entry::Occupied(first) => out.error(
+                    "settings.duplicate-value",
+                    format!("{pointer}/{j}"),
+                    format!("{name} lists {value:?} twice, at {pointer}/{} and {pointer}/{j}", first.get()),
+                    "list each value once",
+                ),
+                Entry::Vacant(slot) => {
+                    slot.insert(j);
+                }
+            }
+        }
+    }
+}
+
+/// Checks a scope filter at `pointer` (a team's scope, a program's epic or issue filter, a PI's
+/// feature filter).
+fn check_scope(out: &mut Findings, pointer: &str, scope: &ScopeFilter) {
+    match scope {
+        ScopeFilter::JiraFilter { filter_id } => {
+            if filter_id.trim().is_empty() {
+                out.error(
+                    "scope.filter-id-empty",
+                    format!("{pointer}/jira_filter/filter_id"),
+                    "Jira filter scope has an empty filter id".to_string(),
+                    "set the id of the Jira saved filter",
+                );
+            }
+        }
+        ScopeFilter::Manual { fields, projects } => {
+            if fields.is_empty() && projects.is_empty() {
+                out.warning(
+                    "scope.empty",
+                    format!("{pointer}/manual"),
+                    "manual scope names no project and no field filter".to_string(),
+                    "add the projects (or field filters) the scope is meant to cover",
+                );
+            }
+            for (j, field) in fields.iter().enumerate() {
+                if field.field_id.trim().is_empty() {
+                    out.error(
+                        "scope.field-id-empty",
+                        format!("{pointer}/manual/fields/{j}/field_id"),
+                        "field filter has an empty field id".to_string(),
+                        "set the Jira field id, e.g. \"labels\" or \"customfield_10100\"",
+                    );
+                }
+                if field.option_ids.is_empty() && field.values.is_empty() {
+                    out.error(
+                        "scope.field-filter-empty",
+                        format!("{pointer}/manual/fields/{j}"),
+                        format!(
+                            "field filter on {:?} lists no option id and no value, so it matches nothing",
+                            field.field_id
+                        ),
+                        "add the option ids or values to match, or remove the field filter",
+                    );
+                }
+            }
+            let mut seen: HashMap<&str, usize> = HashMap::with_capacity(projects.len());
+            for (j, project) in projects.iter().enumerate() {
+                match seen.entry(project.id.as_str()) {
+                    Entry::Occupied(first) => out.error(
+                        "scope.duplicate-project",
+                        format!("{pointer}/manual/projects/{j}"),
+                        format!(
+                            "project {} ({:?}) is listed twice, at {pointer}/manual/projects/{} and {pointer}/manual/projects/{j}",
+                            project.id,
+                            project.key,
+                            first.get()
+                        ),
+                        "list each project once",
+                    ),
+                    Entry::Vacant(slot) => {
+                        slot.insert(j);
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{
+        AdminGroup, AdminUser, Capacity, Estimation, FeatureScope, FieldFilter, FilterOperator, Milestone, Objective,
+        ProjectRef, Sprint, SprintMapping,
+    };
+    use crate::model::{EpicMode, FeatureMode};
+
+    fn date(s: &str) -> NaiveDate {
+        s.parse().unwrap()
+    }
+
+    fn team(key: &str, kind: TeamType, mode: TeamMode) -> Team {
+        Team {
+            archived: false,
+            board: (kind == TeamType::Board).then(|| "12".to_string()),
+            estimation: Estimation::StoryPoints,
+            key: key.to_string(),
+            mode,
+            name: format!("Team {key}"),
+            scope: (kind == TeamType::Custom).then(manual_scope),
+            kind,
+        }
+    }
+
+    fn manual_scope() -> ScopeFilter {
+        ScopeFilter::Manual {
+            fields: vec![FieldFilter {
+                field_id: "labels".to_string(),
+                operator: FilterOperator::In,
+                option_ids: vec![],
+                values: vec!["payments".to_string()],
+            }],
+            projects: vec![ProjectRef { id: "10000".to_string(), key: "PAY".to_string() }],
+        }
+    }
+
+    fn objective(level: ObjectiveLevel, team: Option<&str>, order: u32, title: &str) -> Objective {
+        Objective {
+            business_value_delivered: None,
+            business_value_planned: Some(8),
+            committed: true,
+            description: None,
+            epics: vec![],
+            level,
+            order,
+            team: team.map(str::to_string),
+            title: title.to_string(),
+        }
+    }
+
+    fn milestone(order: u32, name: &str, date: Option<&str>, sprint: Option<u32>, team: Option<&str>) -> Milestone {
+        Milestone {
+            date: date.map(|d| d.parse().unwrap()),
+            description: None,
+            kind: None,
+            name: name.to_string(),
+            order,
+            sprint,
+            team: team.map(str::to_string),
+        }
+    }
+
+    fn capacity(team: &str, sprint: u32, value: f64) -> Capacity {
+        Capacity { sprint, team: team.to_string(), value }
+    }
+
+    fn mapping(team: &str, sprint: u32, id: &str) -> SprintMapping {
+        SprintMapping { jira_sprint_id: id.to_string(), sprint, team: team.to_string() }
+    }
+
+    /// A small configuration that meets every rule: two teams (LION: BOARD/SCRUM, TIGER:
+    /// CUSTOM/KANBAN, listed TIGER first in the program), one program, one two-sprint period, one PI.
+    fn valid() -> Configuration {
+        Configuration {
+            admins: Some(Admins {
+                groups: vec![AdminGroup { group_id: None, name: "jira-administrators".to_string() }],
+                users: vec![AdminUser { account_id: None, user_key: Some("JIRAUSER10000".to_string()) }],
+            }),
+            periods: vec![Period {
+                archived: false,
+                key: "2026Q1".to_string(),
+                name: "2026 Q1".to_string(),
+                sprints: vec![
+                    Sprint {
+                        completed: true,
+                        end: date("2026-01-18"),
+                        index: 1,
+                        name: None,
+                        start: date("2026-01-05"),
+                    },
+                    Sprint {
+                        completed: false,
+                        end: date("2026-02-01"),
+                        index: 2,
+                        name: None,
+                        start: date("2026-01-19"),
+                    },
+                ],
+            }],
+            pis: vec![Pi {
+                capacity: vec![
+                    capacity("LION", 1, 30.0),
+                    capacity("LION", 2, 32.5),
+                    capacity("TIGER", 1, 10.0),
+                    capacity("TIGER", 2, 0.0),
+                ],
+                feature_filter: None,
+                feature_inclusion: FeatureInclusion::Manual,
+                key: "PGRM1-2026Q1".to_string(),
+                milestones: vec![
+                    milestone(1, "PI planning", Some("2026-01-05"), None, None),
+                    milestone(2, "Demo", None, Some(2), Some("LION")),
+                ],
+                objective_epic_mapping: false,
+                objectives: vec![
+                    objective(ObjectiveLevel::Program, None, 1, "Launch checkout v2"),
+                    objective(ObjectiveLevel::Team, Some("LION"), 1, "Ship the new cart"),
+                    objective(ObjectiveLevel::Team, Some("TIGER"), 1, "Support the launch"),
+                ],
+                period: "2026Q1".to_string(),
+                program: "PGRM1".to_string(),
+                sprint_mappings: vec![mapping("LION", 1, "501"), mapping("LION", 2, "502")],
+                teams: None,
+            }],
+            programs: vec![Program {
+                archived: false,
+                feature_scope: FeatureScope {
+                    epic_filter: ScopeFilter::JiraFilter { filter_id: "10200".to_string() },
+                    epic_mode: EpicMode::Filter,
+                    issue_filter: None,
+                    mode: FeatureMode::Epics,
+                },
+                key: "PGRM1".to_string(),
+                name: "Payments ART".to_string(),
+                teams: vec!["TIGER".to_string(), "LION".to_string()],
+            }],
+            settings: Settings {
+                dependency_link_type_ids: vec!["10000".to_string(), "10001".to_string()],
+                feature_issue_type_ids: vec!["10100".to_string()],
+                field_sharing: true,
+                include_jsm_tickets: false,
+                story_points_field: Some("customfield_10016".to_string()),
+                supplier_groups: vec!["suppliers".to_string()],
+            },
+            teams: vec![
+                team("LION", TeamType::Board, TeamMode::Scrum),
+                team("TIGER", TeamType::Custom, TeamMode::Kanban),
+            ],
+        }
+    }
+
+    fn found(config: &Configuration) -> Vec<(&'static str, String)> {
+        validate(config).into_iter().map(|f| (f.code, f.pointer)).collect()
+    }
+
+    /// Applies `change` to the valid baseline and asserts the exact findings (code, pointer).
+    fn expect(change: impl FnOnce(&mut Configuration), expected: &[(&str, &str)]) {
+        let mut config = valid();
+        change(&mut config);
+        let got = found(&config);
+        let expected: Vec<(&str, String)> = expected.iter().map(|(c, p)| (*c, p.to_string())).collect();
+        assert_eq!(got, expected);
+    }
+
+    fn admins(c: &mut Configuration) -> &mut Admins {
+        c.admins.as_mut().unwrap()
+    }
+
+    fn pi(c: &mut Configuration) -> &mut Pi {
+        &mut c.pis[0]
+    }
+
+    #[test]
+    fn the_baseline_is_valid_and_unremarkable() {
+        assert_eq!(validate(&valid()), vec![]);
+        let mut sorted = valid();
+        sorted.sort();
+        assert_eq!(sorted, valid(), "the baseline must be in canonical order");
+    }
+
+    #[test]
+    fn an_empty_configuration_is_valid() {
+        assert_eq!(validate(&Configuration::empty()), vec![]);
+    }
+
+    #[test]
+    fn keys_must_be_well_formed() {
+        expect(
+            |c| c.teams.insert(0, team("", TeamType::Board, TeamMode::Scrum)),
+            &[("team.key-invalid", "/data/teams/0/key")],
+        );
+        expect(
+            |c| c.programs[0].key = "PGRM 1".into(),
+            &[("pi.unknown-program", "/data/pis/0/program"), ("program.key-invalid", "/data/programs/0/key")],
+        );
+        expect(
+            |c| c.periods[0].key = "Q".repeat(65),
+            &[("period.key-invalid", "/data/periods/0/key"), ("pi.unknown-period", "/data/pis/0/period")],
+        );
+        expect(
+            |c| pi(c).key = "\tX".into(),
+            &[("pi.key-invalid", "/data/pis/0/key"), ("pi.key-mismatch", "/data/pis/0/key")],
+        );
+        // 64 characters is still a key: only the PI's now dangling reference is reported.
+        expect(|c| c.periods[0].key = "Q".repeat(64), &[("pi.unknown-period", "/data/pis/0/period")]);
+    }
+
+    #[test]
+    fn keys_are_unique_per_kind_and_the_message_names_both_places() {
+        let mut config = valid();
+        config.teams.push(team("TIGER", TeamType::Board, TeamMode::Scrum));
+        let findings = validate(&config);
+        assert_eq!(findings.len(), 1, "{findings:?}");
+        assert_eq!((findings[0].code, findings[0].pointer.as_str()), ("team.duplicate-key", "/data/teams/2/key"));
+        assert_eq!(findings[0].message, "team key \"TIGER\" is used by /data/teams/1 and /data/teams/2");
+        assert!(findings[0].is_error());
+
+        expect(|c| c.programs.push(c.programs[0].clone()), &[("program.duplicate-key", "/data/programs/1/key")]);
+        expect(|c| c.periods.push(c.periods[0].clone()), &[("period.duplicate-key", "/data/periods/1/key")]);
+        expect(|c| c.pis.push(c.pis[0].clone()), &[("pi.duplicate-key", "/data/pis/1/key")]);
+    }
+
+    #[test]
+    fn unsorted_lists_give_one_finding_at_the_first_misplaced_element() {
+        expect(
+            |c| {
+                c.teams.reverse();
+                c.teams.push(team("ZEBRA", TeamType::Board, TeamMode::Kanban));
+                c.teams.push(team("APE", TeamType::Board, TeamMode::Kanban));
+            },
+            &[("order.unsorted", "/data/teams/1")],
+        );
+        expect(
+            |c| {
+                let mut second = c.periods[0].clone();
+                second.key = "2025Q4".into();
+                c.periods.push(second);
+            },
+            &[("order.unsorted", "/data/periods/1")],
+        );
+        expect(|c| pi(c).capacity.swap(1, 2), &[("order.unsorted", "/data/pis/0/capacity/2")]);
+        expect(|c| pi(c).sprint_mappings.swap(0, 1), &[("order.unsorted", "/data/pis/0/sprint_mappings/1")]);
+        expect(|c| pi(c).objectives.swap(0, 2), &[("order.unsorted", "/data/pis/0/objectives/1")]);
+        expect(|c| pi(c).milestones.swap(0, 1), &[("order.unsorted", "/data/pis/0/milestones/1")]);
+        expect(
+            |c| c.settings.dependency_link_type_ids.reverse(),
+            &[("order.unsorted", "/data/settings/dependency_link_type_ids/1")],
+        );
+        expect(
+            |c| {
+                let admins = c.admins.as_mut().unwrap();
+                admins.groups.insert(0, AdminGroup { group_id: None, name: "zz-admins".into() });
+                admins.users.push(AdminUser { account_id: Some("5b10a2844c20165700ede21g".into()), user_key: None });
+            },
+            &[("order.unsorted", "/data/admins/groups/1"), ("order.unsorted", "/data/admins/users/1")],
+        );
+    }
+
+    #[test]
+    fn every_unsorted_list_is_what_sort_would_change() {
+        // Shuffle every list the sort orders, then check that validation flags exactly the lists
+        // that `Configuration::sort` changes: the two definitions of canonical order agree.
+        let mut config = valid();
+        config.pis[0].objectives.reverse();
+        config.pis[0].milestones.reverse();
+        config.settings.feature_issue_type_ids.push("0".into());
+        let unsorted: Vec<String> =
+            validate(&config).into_iter().filter(|f| f.code == "order.unsorted").map(|f| f.pointer).collect();
+        assert_eq!(unsorted.len(), 3, "{unsorted:?}");
+        config.sort();
+        assert_eq!(validate(&config), vec![]);
+    }
+
+    #[test]
+    fn team_rules() {
+        expect(|c| c.teams[0].board = None, &[("team.board-missing", "/data/teams/0")]);
+        expect(|c| c.teams[0].board = Some(" ".into()), &[("team.board-missing", "/data/teams/0/board")]);
+        expect(|c| c.teams[0].scope = Some(manual_scope()), &[("team.scope-on-board", "/data/teams/0/scope")]);
+        expect(|c| c.teams[1].scope = None, &[("team.scope-missing", "/data/teams/1")]);
+        expect(|c| c.teams[1].board = Some("7".into()), &[("team.board-on-custom", "/data/teams/1/board")]);
+        expect(
+            |c| {
+                c.teams.push(team("lynx", TeamType::Board, TeamMode::Kanban));
+                c.teams.push(team("o", TeamType::Board, TeamMode::Kanban));
+                c.teams.push(team("p12345678901", TeamType::Board, TeamMode::Kanban));
+            },
+            &[
+                ("team.key-shape", "/data/teams/2/key"),
+                ("team.key-shape", "/data/teams/3/key"),
+                ("team.key-shape", "/data/teams/4/key"),
+            ],
+        );
+        let mut config = valid();
+        config.teams.push(team("TIGER-TEAM", TeamType::Board, TeamMode::Kanban));
+        let findings = validate(&config);
+        assert_eq!(findings.len(), 1, "{findings:?}");
+        assert_eq!((findings[0].code, findings[0].severity), ("team.key-shape", Severity::Warning));
+    }
+
+    #[test]
+    fn program_rules() {
+        expect(|c| c.programs[0].teams.push("PUMA".into()), &[("program.unknown-team", "/data/programs/0/teams/2")]);
+        expect(|c| c.programs[0].teams.push("LION".into()), &[("program.duplicate-team", "/data/programs/0/teams/2")]);
+    }
+
+    #[test]
+    fn period_rules() {
+        expect(
+            |c| c.periods[0].sprints.clear(),
+            &[
+                ("period.no-sprints", "/data/periods/0/sprints"),
+                ("capacity.unknown-sprint", "/data/pis/0/capacity/0/sprint"),
+                ("capacity.unknown-sprint", "/data/pis/0/capacity/1/sprint"),
+                ("capacity.unknown-sprint", "/data/pis/0/capacity/2/sprint"),
+                ("capacity.unknown-sprint", "/data/pis/0/capacity/3/sprint"),
+                ("milestone.unknown-sprint", "/data/pis/0/milestones/1/sprint"),
+                ("mapping.unknown-sprint", "/data/pis/0/sprint_mappings/0/sprint"),
+                ("mapping.unknown-sprint", "/data/pis/0/sprint_mappings/1/sprint"),
+            ],
+        );
+        expect(
+            |c| {
+                let mut third = c.periods[0].sprints[1].clone();
+                third.index = 4;
+                third.start = date("2026-02-02");
+                third.end = date("2026-02-15");
+                c.periods[0].sprints.push(third);
+            },
+            &[("period.sprint-index", "/data/periods/0/sprints/2/index")],
+        );
+        expect(
+            |c| c.periods[0].sprints[1].end = date("2026-01-10"),
+            &[("period.sprint-dates", "/data/periods/0/sprints/1/start")],
+        );
+        expect(
+            |c| c.periods[0].sprints[1].start = date("2026-01-18"),
+            &[("period.sprint-overlap", "/data/periods/0/sprints/1/start")],
+        );
+    }
+
+    #[test]
+    fn pi_rules() {
+        expect(
+            |c| {
+                pi(c).program = "PGRM2".into();
+                pi(c).key = "PGRM2-2026Q1".into();
+            },
+            // Without a program the PI's teams are unknown: its children are not flagged again.
+            &[("pi.unknown-program", "/data/pis/0/program")],
+        );
+        expect(
+            |c| {
+                pi(c).period = "2026Q2".into();
+                pi(c).key = "PGRM1-2026Q2".into();
+            },
+            &[("pi.unknown-period", "/data/pis/0/period")],
+        );
+        let mut config = valid();
+        config.pis[0].key = "PGRM1-Q1".into();
+        let findings = validate(&config);
+        assert_eq!(found(&config), vec![("pi.key-mismatch", "/data/pis/0/key".to_string())]);
+        assert!(findings[0].hint.contains("\"PGRM1-2026Q1\""), "{}", findings[0].hint);
+
+        expect(
+            |c| pi(c).feature_inclusion = FeatureInclusion::JiraFilter,
+            &[("pi.feature-filter-missing", "/data/pis/0")],
+        );
+        expect(
+            |c| pi(c).teams = Some(vec!["LION".into(), "PUMA".into(), "LION".into(), "TIGER".into()]),
+            &[("pi.unknown-team", "/data/pis/0/teams/1"), ("pi.duplicate-team", "/data/pis/0/teams/2")],
+        );
+        // An override need not be a subset of the program's teams, but the children must follow it.
+        expect(
+            |c| {
+                c.teams.insert(1, team("OTTER", TeamType::Board, TeamMode::Scrum));
+                pi(c).teams = Some(vec!["LION".into(), "OTTER".into()]);
+            },
+            &[
+                ("capacity.team-not-in-pi", "/data/pis/0/capacity/2/team"),
+                ("capacity.team-not-in-pi", "/data/pis/0/capacity/3/team"),
+                ("objective.team-not-in-pi", "/data/pis/0/objectives/2/team"),
+            ],
+        );
+    }
+
+    #[test]
+    fn capacity_rules() {
+        expect(
+            |c| pi(c).capacity.push(capacity("WOLF", 1, 1.0)),
+            &[("capacity.unknown-team", "/data/pis/0/capacity/4/team")],
+        );
+        expect(
+            |c| {
+                c.teams.push(team("WOLF", TeamType::Board, TeamMode::Scrum));
+                pi(c).capacity.push(capacity("WOLF", 1, 1.0));
+            },
+            &[("capacity.team-not-in-pi", "/data/pis/0/capacity/4/team")],
+        );
+        expect(|c| pi(c).capacity[3].sprint = 3, &[("capacity.unknown-sprint", "/data/pis/0/capacity/3/sprint")]);
+        expect(|c| pi(c).capacity[0].value = -1.0, &[("capacity.value", "/data/pis/0/capacity/0/value")]);
+        expect(|c| pi(c).capacity[0].value = f64::NAN, &[("capacity.value", "/data/pis/0/capacity/0/value")]);
+        expect(|c| pi(c).capacity[0].value = f64::INFINITY, &[("capacity.value", "/data/pis/0/capacity/0/value")]);
+        expect(
+            |c| pi(c).capacity.insert(1, capacity("LION", 1, 3.0)),
+            &[("capacity.duplicate", "/data/pis/0/capacity/1")],
+        );
+    }
+
+    #[test]
+    fn sprint_mapping_rules() {
+        expect(
+            |c| pi(c).sprint_mappings.push(mapping("TIGER", 1, "9")),
+            &[("mapping.not-scrum", "/data/pis/0/sprint_mappings/2/team")],
+        );
+        expect(
+            |c| pi(c).sprint_mappings.push(mapping("WOLF", 1, "9")),
+            &[("mapping.unknown-team", "/data/pis/0/sprint_mappings/2/team")],
+        );
+        expect(
+            |c| {
+                c.teams.push(team("WOLF", TeamType::Board, TeamMode::Scrum));
+                pi(c).sprint_mappings.push(mapping("WOLF", 1, "9"));
+            },
+            &[("mapping.team-not-in-pi", "/data/pis/0/sprint_mappings/2/team")],
+        );
+        expect(
+            |c| pi(c).sprint_mappings[1].sprint = 3,
+            &[("mapping.unknown-sprint", "/data/pis/0/sprint_mappings/1/sprint")],
+        );
+        expect(
+            |c| pi(c).sprint_mappings[1].jira_sprint_id = String::new(),
+            &[("mapping.sprint-id-empty", "/data/pis/0/sprint_mappings/1/jira_sprint_id")],
+        );
+        expect(
+            |c| pi(c).sprint_mappings.insert(1, mapping("LION", 1, "777")),
+            &[("mapping.duplicate", "/data/pis/0/sprint_mappings/1")],
+        );
+        // Two SCRUM teams on one board share that board's Jira sprints.
+        expect(
+            |c| {
+                c.teams.push(team("WOLF", TeamType::Board, TeamMode::Scrum));
+                c.programs[0].teams.push("WOLF".into());
+                pi(c).sprint_mappings.push(mapping("WOLF", 1, "501"));
+            },
+            &[],
+        );
+    }
+
+    #[test]
+    fn objective_rules() {
+        expect(|c| pi(c).objectives[1].team = None, &[("objective.team-missing", "/data/pis/0/objectives/1")]);
+        expect(
+            |c| pi(c).objectives[0].team = Some("LION".into()),
+            &[("objective.team-on-program", "/data/pis/0/objectives/0/team")],
+        );
+        expect(
+            |c| pi(c).objectives[2].team = Some("WOLF".into()),
+            &[("objective.unknown-team", "/data/pis/0/objectives/2/team")],
+        );
+        expect(
+            |c| {
+                c.teams.push(team("WOLF", TeamType::Board, TeamMode::Scrum));
+                pi(c).objectives[2].team = Some("WOLF".into());
+            },
+            &[("objective.team-not-in-pi", "/data/pis/0/objectives/2/team")],
+        );
+        expect(
+            |c| {
+                let copy = pi(c).objectives[1].clone();
+                pi(c).objectives.insert(2, copy);
+            },
+            &[("objective.duplicate-order", "/data/pis/0/objectives/2/order")],
+        );
+        expect(
+            |c| pi(c).objectives[0].title = " ".into(),
+            &[("objective.title-empty", "/data/pis/0/objectives/0/title")],
+        );
+        expect(
+            |c| {
+                pi(c).objectives[0].business_value_planned = Some(0);
+                pi(c).objectives[0].business_value_delivered = Some(11);
+                pi(c).objectives[1].business_value_planned = Some(10);
+                pi(c).objectives[1].business_value_delivered = Some(1);
+            },
+            &[
+                ("objective.business-value", "/data/pis/0/objectives/0/business_value_delivered"),
+                ("objective.business-value", "/data/pis/0/objectives/0/business_value_planned"),
+            ],
+        );
+    }
+
+    #[test]
+    fn milestone_rules() {
+        expect(|c| pi(c).milestones[0].sprint = Some(1), &[("milestone.date-or-sprint", "/data/pis/0/milestones/0")]);
+        expect(|c| pi(c).milestones[1].sprint = None, &[("milestone.date-or-sprint", "/data/pis/0/milestones/1")]);
+        expect(
+            |c| pi(c).milestones[1].sprint = Some(9),
+            &[("milestone.unknown-sprint", "/data/pis/0/milestones/1/sprint")],
+        );
+        expect(
+            |c| pi(c).milestones[0].date = Some(date("2026-02-02")),
+            &[("milestone.date-outside-period", "/data/pis/0/milestones/0/date")],
+        );
+        expect(|c| pi(c).milestones[0].date = Some(date("2026-02-01")), &[]);
+        expect(
+            |c| pi(c).milestones[1].team = Some("WOLF".into()),
+            &[("milestone.unknown-team", "/data/pis/0/milestones/1/team")],
+        );
+        expect(
+            |c| {
+                c.teams.push(team("WOLF", TeamType::Board, TeamMode::Scrum));
+                pi(c).milestones[1].team = Some("WOLF".into());
+            },
+            &[("milestone.team-not-in-pi", "/data/pis/0/milestones/1/team")],
+        );
+        expect(
+            |c| pi(c).milestones[0].name = String::new(),
+            &[("milestone.name-empty", "/data/pis/0/milestones/0/name")],
+        );
+        expect(
+            |c| {
+                let copy = pi(c).milestones[1].clone();
+                pi(c).milestones.push(copy);
+            },
+            &[("milestone.duplicate", "/data/pis/0/milestones/2")],
+        );
+    }
+
+    #[test]
+    fn settings_rules() {
+        expect(
+            |c| c.settings.story_points_field = Some(String::new()),
+            &[("settings.story-points-field-empty", "/data/settings/story_points_field")],
+        );
+        expect(
+            |c| c.settings.supplier_groups.push("suppliers".into()),
+            &[("settings.duplicate-value", "/data/settings/supplier_groups/1")],
+        );
+    }
+
+    #[test]
+    fn admin_rules() {
+        expect(
+            |c| admins(c).users.insert(0, AdminUser { account_id: None, user_key: Some(String::new()) }),
+            &[("admin.user-unidentified", "/data/admins/users/0")],
+        );
+        expect(
+            |c| {
+                let copy = admins(c).users[0].clone();
+                admins(c).users.push(copy);
+            },
+            &[("admin.duplicate-user", "/data/admins/users/1")],
+        );
+        expect(
+            |c| admins(c).groups.push(AdminGroup { group_id: Some("a1".into()), name: "jira-administrators".into() }),
+            &[("admin.duplicate-group", "/data/admins/groups/1/name")],
+        );
+        expect(
+            |c| admins(c).groups[0].name = String::new(),
+            &[("admin.group-name-empty", "/data/admins/groups/0/name")],
+        );
+        // Absent admins (a migration archive) are the archive layer's concern.
+        expect(|c| c.admins = None, &[]);
+    }
+
+    #[test]
+    fn scope_rules() {
+        expect(
+            |c| c.programs[0].feature_scope.epic_filter = ScopeFilter::JiraFilter { filter_id: String::new() },
+            &[("scope.filter-id-empty", "/data/programs/0/feature_scope/epic_filter/jira_filter/filter_id")],
+        );
+        expect(
+            |c| {
+                c.programs[0].feature_scope.issue_filter =
+                    Some(ScopeFilter::Manual { fields: vec![], projects: vec![] })
+            },
+            &[("scope.empty", "/data/programs/0/feature_scope/issue_filter/manual")],
+        );
+        expect(
+            |c| {
+                if let Some(ScopeFilter::Manual { fields, projects }) = &mut c.teams[1].scope {
+                    fields[0].values.clear();
+                    fields.push(FieldFilter {
+                        field_id: String::new(),
+                        operator: FilterOperator::In,
+                        option_ids: vec!["1".into()],
+                        values: vec![],
+                    });
+                    projects.push(projects[0].clone());
+                }
+            },
+            &[
+                ("scope.field-filter-empty", "/data/teams/1/scope/manual/fields/0"),
+                ("scope.field-id-empty", "/data/teams/1/scope/manual/fields/1/field_id"),
+                ("scope.duplicate-project", "/data/teams/1/scope/manual/projects/1"),
+            ],
+        );
+        expect(
+            |c| {
+                pi(c).feature_inclusion = FeatureInclusion::JiraFilter;
+                pi(c).feature_filter = Some(ScopeFilter::JiraFilter { filter_id: " ".into() });
+            },
+            &[("scope.filter-id-empty", "/data/pis/0/feature_filter/jira_filter/filter_id")],
+        );
+    }
+
+    #[test]
+    fn findings_come_in_document_order() {
+        let mut config = valid();
+        config.teams[0].board = None; // /data/teams/0
+        config.settings.story_points_field = Some(String::new()); // /data/settings/...
+        config.pis[0].capacity[2].value = -1.0; // /data/pis/0/capacity/2/value
+        config.pis[0].capacity[1].value = -1.0; // /data/pis/0/capacity/1/value
+        config.admins.as_mut().unwrap().users[0].user_key = None; // /data/admins/users/0
+        let pointers: Vec<String> = validate(&config).into_iter().map(|f| f.pointer).collect();
+        assert_eq!(
+            pointers,
+            [
+                "/data/admins/users/0",
+                "/data/pis/0/capacity/1/value",
+                "/data/pis/0/capacity/2/value",
+                "/data/settings/story_points_field",
+                "/data/teams/0",
+            ]
+        );
+        assert_eq!(document_order("/data/pis/10", "/data/pis/9"), Ordering::Greater);
+        assert_eq!(document_order("/data/pis/1", "/data/pis/1/key"), Ordering::Less);
+    }
+
+    #[test]
+    fn messages_and_hints_name_the_values() {
+        let mut config = valid();
+        config.pis[0].capacity[0].team = "WOLF".into();
+        let findings = validate(&config);
+        let f = findings.iter().find(|f| f.code == "capacity.unknown-team").unwrap();
+        assert!(f.message.contains("\"WOLF\"") && f.message.contains("\"PGRM1-2026Q1\""), "{}", f.message);
+        assert!(!f.hint.is_empty());
+        for f in &findings {
+            assert!(
+                f.message.chars().next().is_some_and(|c| !c.is_uppercase() || f.message.starts_with("PI ")),
+                "{}",
+                f.message
+            );
+        }
+    }
+
+    /// The quoted `area.rule` literals in `text`: the codes a piece of source uses.
+    fn code_literals(text: &str) -> std::collections::BTreeSet<&str> {
+        let mut codes = std::collections::BTreeSet::new();
+        for (i, _) in text.match_indices('"') {
+            let rest = &text[i + 1..];
+            let end = rest.find(|c: char| !(c.is_ascii_lowercase() || c == '.' || c == '-')).unwrap_or(0);
+            let code = &rest[..end];
+            let parts: Vec<&str> = code.split('.').collect();
+            if rest[end..].starts_with('"') && parts.len() == 2 && parts.iter().all(|p| !p.is_empty()) {
+                codes.insert(code);
+            }
+        }
+        codes
+    }
+
+    #[test]
+    fn the_rules_table_lists_exactly_the_codes_in_use_and_each_has_a_test() {
+        let source = include_str!("validate.rs");
+        let (code, tests) = source.split_once("#[cfg(test)]").unwrap();
+        let used = code_literals(code);
+        assert!(used.len() > 50, "{used:?}");
+        let table = include_str!("../../docs/semantic-rules.md");
+        let documented: std::collections::BTreeSet<&str> = table
+            .lines()
+            .filter_map(|line| line.strip_prefix("| `"))
+            .filter_map(|line| line.split('`').next())
+            .collect();
+        assert_eq!(used, documented, "docs/semantic-rules.md and the validator disagree");
+        let tested = code_literals(tests);
+        let untested: Vec<&&str> = used.iter().filter(|c| !tested.contains(*c)).collect();
+        assert!(untested.is_empty(), "codes without a test: {untested:?}");
+    }
 }
