@@ -5,7 +5,7 @@
 --   * STRICT tables: SQLite enforces the declared types, so a hand edit cannot slip text into
 --     an integer column.
 --   * booleans are INTEGER 0/1 with a CHECK; u32 members are INTEGER with a range CHECK;
---     dates are TEXT 'YYYY-MM-DD'; capacity is REAL (an IEEE double, as in the model).
+--     dates are TEXT 'YYYY-MM-DD'; capacity is an IEEE double, bit for bit (see capacity.value).
 --   * natural keys are primary keys and foreign-key targets; the default BINARY collation gives
 --     code-point order, which is the canonical order of keys.
 --   * lists whose order matters carry a 0-based `position`.
@@ -209,7 +209,9 @@ CREATE TABLE capacity (
     pi_key        TEXT NOT NULL REFERENCES pi (pi_key),
     team_key      TEXT NOT NULL REFERENCES team (team_key),
     sprint_index  INTEGER NOT NULL CHECK (sprint_index BETWEEN 0 AND 4294967295),
-    value         REAL NOT NULL CHECK (value >= 0),
+    -- ANY, not REAL: REAL affinity stores integral doubles as integers on disk and turns -0.0
+    -- into 0.0 on the way back; ANY keeps the 8 bytes as given, and the CHECK keeps it a double.
+    value         ANY NOT NULL CHECK (typeof(value) = 'real' AND value >= 0),
     PRIMARY KEY (pi_key, team_key, sprint_index)
 ) STRICT, WITHOUT ROWID;
 
