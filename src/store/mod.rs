@@ -3,8 +3,16 @@
 //!
 //! Both backends hold the configuration in real relational tables with keys and foreign keys,
 //! the host identity (with accepted aliases), REST API token metadata and an operations log.
+//! This file owns the public API (locations, the trait, options, the log entry types); the
+//! table mapping shared by the backends is in `relational.rs`, the SQLite backend in
+//! `sqlite.rs` with its DDL under `sql/sqlite/`. What gets written, and when, is decided by the
+//! operations (`crate::ops`), never here.
+
+mod relational;
+mod sqlite;
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -29,8 +37,134 @@ impl Location {
     ///
     /// [`StoreError::BadLocation`] for an empty string or an unknown URL scheme.
     pub fn parse(s: &str) -> Result<Self, StoreError> {
-        let _ = s;
-        unimplemented!()
+        let bad = || StoreError::BadLocation(s.to_owned());
+        if s.trim().is_empty() {
+            return Err(bad());
+        }
+        if let Some((scheme, _)) = s.split_once("://") {
+            match scheme.to_ascii_lowercase().as_str() {
+                "postgres" | "postgresql" => return Ok(Location::Postgres(s.to_owned())),
+                // `sqlite:///abs/path` and `sqlite://rel/path`, as some tools write them.
+                "sqlite" => {
+                    let path = &s["sqlite://".len()..];
+                    return if path.is_empty() { Err(bad()) } else { Ok(Location::Sqlite(PathBuf::from(path))) };
+                }
+                // A `scheme://` we do not know is a typo or an unsupported database, not a file
+                // name anyone means; a path with "://" in it can still be given as sqlite:PATH.
+                _ => return Err(bad()),
+            }
+        }
+        if let Some(path) = s.strip_prefix("sqlite:") {
+            return if path.is_empty() { Err(bad()) } else { Ok(Location::Sqlite(PathBuf::from(path))) };
+        }
+        Ok(Location::Sqlite(PathBuf::from(s)))
+    }
+
+    /// Human description, passwords removed (for messages and `Store::location`).
+    pub fn describe(&self) -> String {
+        match self {
+            Location::Sqlite(path) => path.display().to_string(),
+            Location::Postgres(url) => redact_password(url),
+        }
+    }
+}
+
+/// `url` with any password replaced by `***`.
+fn redact_password(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            // Setting a password only fails for URLs that cannot have one.
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        Ok(_) => url.to_owned(),
+        Err(_) => "(unparsable postgres url)".to_owned(),
+    }
+}
+
+/// How to open or create a store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenOptions {
+    /// How long a writer waits for another writer's lock before [`StoreError::Locked`].
+    pub lock_timeout: Duration,
+}
+
+impl OpenOptions {
+    /// The default lock timeout: long enough for a normal import of someone else to finish.
+    pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(10);
+
+    /// Defaults, with the lock timeout taken from `ATIVO_LOCK_TIMEOUT_MS` when it is set.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Backend`] when `ATIVO_LOCK_TIMEOUT_MS` is set but not a number of milliseconds.
+    pub fn from_env() -> Result<Self, StoreError> {
+        match std::env::var("ATIVO_LOCK_TIMEOUT_MS") {
+            Err(_) => Ok(Self::default()),
+            Ok(v) => v.trim().parse::<u64>().map(|ms| OpenOptions { lock_timeout: Duration::from_millis(ms) }).map_err(
+                |_| StoreError::Backend {
+                    location: "ATIVO_LOCK_TIMEOUT_MS".to_owned(),
+                    action: "reading the lock timeout".to_owned(),
+                    message: format!("{v:?} is not a whole number of milliseconds; unset it or give e.g. 10000"),
+                },
+            ),
+        }
+    }
+}
+
+impl Default for OpenOptions {
+    fn default() -> Self {
+        OpenOptions { lock_timeout: Self::DEFAULT_LOCK_TIMEOUT }
+    }
+}
+
+/// The OS user running this process, for the operations log (`USER`, `USERNAME` or `LOGNAME`).
+pub fn current_os_user() -> String {
+    ["USER", "USERNAME", "LOGNAME"]
+        .iter()
+        .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
+        .unwrap_or_else(|| "unknown".to_owned())
+}
+
+/// The `init` log entry of a new store.
+fn init_operation(host: &HostIdentity) -> Operation {
+    Operation {
+        id: 0,
+        at: Utc::now(),
+        kind: "init".to_owned(),
+        os_user: current_os_user(),
+        archive_digest: None,
+        content_digest: None,
+        outcome: "ok".to_owned(),
+        detail: serde_json::json!({ "host": host, "fingerprint": host.fingerprint() }),
+    }
+}
+
+/// The `host-change` log entry.
+fn host_change_operation(before: &HostIdentity, after: &HostIdentity, kept_as_alias: bool) -> Operation {
+    Operation {
+        id: 0,
+        at: Utc::now(),
+        kind: "host-change".to_owned(),
+        os_user: current_os_user(),
+        archive_digest: None,
+        content_digest: None,
+        outcome: "ok".to_owned(),
+        detail: serde_json::json!({
+            "previous": before,
+            "previous_fingerprint": before.fingerprint(),
+            "new": after,
+            "new_fingerprint": after.fingerprint(),
+            "previous_kept_as_alias": kept_as_alias,
+        }),
+    }
+}
+
+fn postgres_not_built(location: &Location) -> StoreError {
+    StoreError::Backend {
+        location: location.describe(),
+        action: "opening the store".to_owned(),
+        message: "the postgresql backend is not built yet; use a SQLite store (a file path) for now".to_owned(),
     }
 }
 
@@ -43,7 +177,8 @@ pub struct HostRecord {
     pub aliases: Vec<HostIdentity>,
 }
 
-/// One entry of the operations log.
+/// One entry of the operations log. Its `id` is assigned by the store: the value given to
+/// [`Store::record`] or returned by a [`Plan`] is ignored.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Operation {
     /// Sequence number, assigned by the store.
@@ -135,8 +270,20 @@ pub trait Store {
 /// [`StoreError::Missing`] when there is none; [`StoreError::NotInitialised`] when the location
 /// holds something else; [`StoreError::Backend`] for connection problems.
 pub fn open(location: &Location) -> Result<Box<dyn Store>> {
-    let _ = location;
-    unimplemented!()
+    open_with(location, &OpenOptions::from_env()?)
+}
+
+/// [`open`] with explicit options.
+///
+/// # Errors
+///
+/// As [`open`]; also [`StoreError::NotInitialised`] when the store's schema is newer than this
+/// build knows.
+pub fn open_with(location: &Location, options: &OpenOptions) -> Result<Box<dyn Store>> {
+    match location {
+        Location::Sqlite(path) => Ok(Box::new(sqlite::SqliteStore::open(path, options)?)),
+        Location::Postgres(_) => Err(postgres_not_built(location).into()),
+    }
 }
 
 /// Creates a new store for `host` with an empty configuration.
@@ -145,6 +292,44 @@ pub fn open(location: &Location) -> Result<Box<dyn Store>> {
 ///
 /// [`StoreError::AlreadyExists`] when there is one already; [`StoreError::Backend`] otherwise.
 pub fn create(location: &Location, host: &HostIdentity) -> Result<Box<dyn Store>> {
-    let _ = (location, host);
-    unimplemented!()
+    create_with(location, host, &OpenOptions::from_env()?)
+}
+
+/// [`create`] with explicit options. A SQLite store is built in a temporary file beside the
+/// target and renamed into place when complete; its directory must exist.
+///
+/// # Errors
+///
+/// As [`create`].
+pub fn create_with(location: &Location, host: &HostIdentity, options: &OpenOptions) -> Result<Box<dyn Store>> {
+    match location {
+        Location::Sqlite(path) => Ok(Box::new(sqlite::SqliteStore::create(path, host, options)?)),
+        Location::Postgres(_) => Err(postgres_not_built(location).into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locations_are_parsed() {
+        let sqlite = |p: &str| Location::Sqlite(PathBuf::from(p));
+        assert_eq!(Location::parse("ativo.db").unwrap(), sqlite("ativo.db"));
+        assert_eq!(Location::parse("sqlite:/var/ativo.db").unwrap(), sqlite("/var/ativo.db"));
+        assert_eq!(Location::parse("sqlite:///var/ativo.db").unwrap(), sqlite("/var/ativo.db"));
+        assert_eq!(Location::parse("./x:y.db").unwrap(), sqlite("./x:y.db"));
+        for url in ["postgres://u@h/db", "postgresql://u:p@h:5432/db", "POSTGRES://h/db"] {
+            assert_eq!(Location::parse(url).unwrap(), Location::Postgres(url.to_owned()));
+        }
+        for bad in ["", "  ", "sqlite:", "sqlite://", "mysql://h/db"] {
+            assert!(matches!(Location::parse(bad), Err(StoreError::BadLocation(_))), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn passwords_are_not_described() {
+        let loc = Location::parse("postgres://ativo:s3cret@db.example.com/jira").unwrap();
+        assert!(!loc.describe().contains("s3cret"), "{}", loc.describe());
+    }
 }
