@@ -83,7 +83,8 @@ fn a_written_archive_is_valid_against_the_committed_schema() {
 fn the_schema_refuses_what_the_reader_refuses() {
     let validator = validator();
     let base = written_document();
-    let cases: [(&str, fn(&mut Value)); 7] = [
+    type Edit = fn(&mut Value);
+    let cases: [(&str, Edit); 7] = [
         ("unknown top-level member", |d| d["extra"] = 1.into()),
         ("unknown member in a team", |d| d["data"]["teams"][0]["colour"] = "red".into()),
         ("null optional member", |d| d["data"]["teams"][0]["board"] = Value::Null),

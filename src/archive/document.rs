@@ -147,7 +147,7 @@ impl<'de> Visitor<'de> for DocumentSeed<'_> {
         let mut version: Option<u64> = None;
         let mut header: Option<Box<RawValue>> = None;
         let mut data: Option<Option<Data>> = None;
-        let mut unknown: Option<String> = None;
+        let mut unknown: Option<ArchiveError> = None;
         let mut seen: Vec<String> = Vec::new();
         while let Some(key) = map.next_key::<String>()? {
             if matches!(key.as_str(), "format" | "format_version" | "header" | "data") {
@@ -207,11 +207,12 @@ impl<'de> Visitor<'de> for DocumentSeed<'_> {
                         "unknown member `{}`; a document has exactly format, format_version, header and data",
                         other.chars().take(60).collect::<String>()
                     );
+                    let error = ArchiveError::Malformed { pointer, message };
                     if format_ok {
-                        return Err(self.fail(ArchiveError::Malformed { pointer, message }));
+                        return Err(self.fail(error));
                     }
                     // Maybe not an archive at all: `format` decides, so keep looking for it.
-                    unknown.get_or_insert(pointer);
+                    unknown.get_or_insert(error);
                     map.next_value::<IgnoredAny>()?;
                 }
             }
@@ -228,10 +229,6 @@ impl<'de> Visitor<'de> for DocumentSeed<'_> {
         if !format_ok {
             return Err(self.fail(ArchiveError::NotAnArchive("it is a JSON object without a `format` member".into())));
         }
-        if let Some(pointer) = unknown {
-            let message = "unknown member; a document has exactly format, format_version, header and data".into();
-            return Err(self.fail(ArchiveError::Malformed { pointer, message }));
-        }
         let missing = |name: &str| ArchiveError::Malformed {
             pointer: String::new(),
             message: format!("missing member `{name}`"),
@@ -239,6 +236,9 @@ impl<'de> Visitor<'de> for DocumentSeed<'_> {
         let Some(version) = version else { return Err(self.fail(missing("format_version"))) };
         if let Err(e) = check_version(version) {
             return Err(self.fail(e));
+        }
+        if let Some(error) = unknown {
+            return Err(self.fail(error));
         }
         let Some(header) = header else { return Err(self.fail(missing("header"))) };
         let Some(data) = data else { return Err(self.fail(missing("data"))) };
