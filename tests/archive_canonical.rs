@@ -84,7 +84,8 @@ fn team() -> impl Strategy<Value = Team> {
         |(key, name, archived, board, scope, flavour)| Team {
             archived,
             board,
-            estimation: [Estimation::StoryPoints, Estimation::ManDays, Estimation::IssueCount][usize::from(flavour % 3)],
+            estimation: [Estimation::StoryPoints, Estimation::ManDays, Estimation::IssueCount]
+                [usize::from(flavour % 3)],
             key,
             mode: if flavour % 2 == 0 { TeamMode::Scrum } else { TeamMode::Kanban },
             name,
@@ -130,7 +131,13 @@ fn pi() -> impl Strategy<Value = Pi> {
             team,
             title,
         });
-    let milestone = (proptest::option::of(date()), proptest::option::of(text()), text(), any::<u32>(), proptest::option::of(1u32..5))
+    let milestone = (
+        proptest::option::of(date()),
+        proptest::option::of(text()),
+        text(),
+        any::<u32>(),
+        proptest::option::of(1u32..5),
+    )
         .prop_map(|(date, kind, name, order, sprint)| Milestone {
             date,
             description: None,
