@@ -196,6 +196,13 @@ fn null_optional_members_are_schema_errors() {
 }
 
 #[test]
+fn integers_written_as_floats_are_schema_errors() {
+    let mut doc = json_doc(&sealed());
+    doc["data"]["periods"][0]["sprints"][0]["index"] = 1.0.into();
+    assert_malformed_at(&compact(&doc), "/data/periods/0/sprints/0/index", "floating point");
+}
+
+#[test]
 fn wrong_enum_values_are_schema_errors() {
     let mut doc = json_doc(&sealed());
     doc["data"]["teams"][0]["mode"] = "SCRUMBAN".into();

@@ -58,6 +58,14 @@ fn zstd_output_is_one_standard_frame_with_size_and_checksum() {
     // Frame descriptor: checksum flag (bit 2) set; content size declared and right.
     assert_ne!(bytes[4] & 0x04, 0);
     assert_eq!(zstd::zstd_safe::get_frame_content_size(&bytes).unwrap(), Some(plain.len() as u64));
+    match archive::sniff_layout(&bytes[..]).unwrap() {
+        archive::Layout::Zstd(Some(frame)) => {
+            assert_eq!(frame.content_size, Some(plain.len() as u64));
+            assert!(frame.checksum);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(archive::sniff_layout(&encode(&sealed, Encoding::Json)[..]).unwrap(), archive::Layout::Json);
     // Header before data, format first.
     let text = String::from_utf8(plain).unwrap();
     assert!(text.starts_with(r#"{"format":"ativo-backup","format_version":1,"header":{"#), "{}", &text[..80]);

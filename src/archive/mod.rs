@@ -2,10 +2,13 @@
 //! encoding/decoding over `Read`/`Write` only; this module never opens a path.
 //!
 //! A document is `{"format": "ativo-backup", "format_version": 1, "header": {...}, "data": {...}}`,
-//! written as zstd frames (default) or plain JSON. [`read`] checks, in this order: the magic
-//! bytes, the size cap while decompressing, the format and its version (newer: refused), the
-//! strict shape of every member, both digests, and the header's counts. Semantic rules and the
-//! host check are the operations' business (`crate::ops`).
+//! written as zstd frames (default) or plain JSON. [`read`] checks, in this order: the first
+//! bytes (`sniff.rs`), the first zstd frame's declared size and window, then, while the document
+//! streams through the decompressor, the size cap and the nesting and string limits (`guard.rs`),
+//! the format and its version (newer: refused before `data` is decoded; `document.rs`), the strict
+//! shape of every member, the integrity digest, the content digest (`digest.rs`) and the header's
+//! counts. Semantic rules and the host check are the operations' business. The JSON Schema is
+//! generated from the same types ([`schema()`]).
 
 mod digest;
 mod document;
@@ -303,6 +306,19 @@ pub fn read<R: Read>(reader: R, limits: &Limits) -> Result<Archive, ArchiveError
     verify_digests(top.version, &top.header, &header, &data)?;
     verify_counts(&header.counts, &data.counts())?;
     Ok(Archive { header, data: data.upgrade() })
+}
+
+/// Says which encoding the first bytes of `reader` announce (SPEC.md, "Telling them apart"),
+/// with the first zstd frame's header when there is one. Consumes up to 18 bytes (more when a JSON
+/// text starts with whitespace).
+///
+/// # Errors
+///
+/// As [`read`] for the first bytes: [`ArchiveError::NotAnArchive`] (empty input, other data, a
+/// byte order mark), [`ArchiveError::Integrity`] (1 to 3 bytes of zstd magic),
+/// [`ArchiveError::Io`].
+pub fn sniff_layout<R: Read>(mut reader: R) -> Result<Layout, ArchiveError> {
+    sniff::sniff(&mut reader, u64::MAX).map(|sniffed| sniffed.layout)
 }
 
 /// Reads the format version and the header only, for a quick look (`inspect`).
