@@ -2,15 +2,31 @@
 //! encoding/decoding over `Read`/`Write` only; this module never opens a path.
 //!
 //! A document is `{"format": "ativo-backup", "format_version": 1, "header": {...}, "data": {...}}`,
-//! written as zstd frames (default) or plain JSON. [`read`] checks, in this order: the magic
-//! bytes, the size cap while decompressing, the format and its version (newer: refused), the
-//! strict shape of every member, both digests, and the header's counts. Semantic rules and the
-//! host check are the operations' business (`crate::ops`).
+//! written as zstd frames (default) or plain JSON. [`read`] checks, in this order: the first
+//! bytes (`sniff.rs`), the first zstd frame's declared size and window, then, while the document
+//! streams through the decompressor, the size cap and the nesting and string limits (`guard.rs`),
+//! the format and its version (newer: refused before `data` is decoded; `document.rs`), the strict
+//! shape of every member, the integrity digest, the content digest (`digest.rs`) and the header's
+//! counts. Semantic rules and the host check are the operations' business. The JSON Schema is
+//! generated from the same types ([`schema()`]).
 
-use chrono::{DateTime, Utc};
+mod digest;
+mod document;
+mod guard;
+mod schema;
+mod sniff;
+
+use std::io::{self, BufReader, BufWriter, Read, Write};
+
+use chrono::{DateTime, SubsecRound as _, Utc};
 use schemars::JsonSchema;
+use serde::de::DeserializeSeed as _;
 use serde::{Deserialize, Serialize};
 
+use self::document::{Data, DocumentSeed, TopLevel, Versioned};
+use self::guard::{Fault, Guard};
+pub use self::schema::{SCHEMA_FILE, SCHEMA_ID, schema};
+pub use self::sniff::{FrameHeader, Layout, MAX_WINDOW_LOG, ZSTD_MAGIC};
 use crate::error::ArchiveError;
 use crate::host::{Deployment, HostIdentity};
 use crate::model::{ApiToken, Configuration, Counts};
@@ -19,6 +35,10 @@ use crate::model::{ApiToken, Configuration, Counts};
 pub const FORMAT: &str = "ativo-backup";
 /// The format version this build writes, and the newest it reads.
 pub const FORMAT_VERSION: u32 = 1;
+/// Value of `header.tool.name` in archives this crate writes.
+pub const TOOL_NAME: &str = "ativo-backup";
+/// zstd compression level of written archives: fast, and a window of 2 MiB at most.
+pub const ZSTD_LEVEL: i32 = 3;
 
 /// What an archive holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
@@ -39,6 +59,7 @@ pub struct SourceHost {
     /// server, datacenter or cloud.
     pub deployment: Deployment,
     /// Host fingerprint, `sha256:<hex>`, recomputable from the other three members.
+    #[schemars(regex(pattern = r"^sha256:[0-9a-f]{64}$"))]
     pub fingerprint: String,
     /// Jira server id (cloud: cloud id).
     pub server_id: String,
@@ -79,12 +100,14 @@ pub struct Header {
     /// REST API token metadata of the source (informative; never restored).
     pub api_tokens: Vec<ApiToken>,
     /// `sha256:<hex>` of the canonical `data`: identifies the configuration itself.
+    #[schemars(regex(pattern = r"^sha256:[0-9a-f]{64}$"))]
     pub content_digest: String,
     /// Entities per kind in `data`.
     pub counts: Counts,
     /// When the archive was written, RFC 3339 UTC with seconds (`2026-11-25T19:00:00Z`).
     pub created_at: DateTime<Utc>,
     /// `sha256:<hex>` of the canonical document without this member: covers everything else.
+    #[schemars(regex(pattern = r"^sha256:[0-9a-f]{64}$"))]
     pub integrity_digest: String,
     /// full or migration.
     pub scope: Scope,
@@ -131,32 +154,134 @@ impl Default for Limits {
 }
 
 /// Builds the header of `data` exported from `source`: counts, both digests, the time (truncated
-/// to seconds) and this tool. `data` is put into canonical order first.
+/// to seconds) and this tool. `data` is put into canonical order first, and so are `api_tokens`.
 pub fn seal(
     mut data: Configuration,
     source: &HostIdentity,
     scope: Scope,
-    api_tokens: Vec<ApiToken>,
+    mut api_tokens: Vec<ApiToken>,
     created_at: DateTime<Utc>,
 ) -> Archive {
-    let _ = (&mut data, source, scope, api_tokens, created_at);
-    unimplemented!("archive::seal")
+    data.sort();
+    api_tokens.sort();
+    let mut header = Header {
+        api_tokens,
+        content_digest: String::new(),
+        counts: data.counts(),
+        created_at: created_at.trunc_subsecs(0),
+        integrity_digest: String::new(),
+        scope,
+        source: SourceHost::from(source),
+        tool: Tool { name: TOOL_NAME.into(), version: env!("CARGO_PKG_VERSION").into() },
+    };
+    let digests = digest::hash_data(&data);
+    header.content_digest.clone_from(&digests.content);
+    // A header is strings, integers and a timestamp: turning it into a value and canonicalising
+    // it cannot fail. Were it to, the empty header bytes would give a digest that `read` refuses,
+    // never a silently wrong archive.
+    let canonical = serde_json::to_value(&header).and_then(digest::canonical_header).unwrap_or_default();
+    header.integrity_digest = digests.integrity(u64::from(FORMAT_VERSION), &canonical);
+    Archive { header, data }
 }
 
 /// `sha256:<hex>` of the canonical JSON of `data` (the content digest).
+///
+/// Lists are hashed in the order they are in: call [`Configuration::sort`] first (as [`seal`]
+/// does) to get the digest an archive of `data` would carry.
 pub fn content_digest(data: &Configuration) -> String {
-    let _ = data;
-    unimplemented!("archive::content_digest")
+    digest::hash_data(data).content
 }
 
-/// Writes `archive` to `writer` in `encoding`.
+/// The document as written: members in the order readers like best (`header` before `data`).
+/// Also the type the JSON Schema is generated from, so that the two cannot drift apart.
+#[derive(Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Document<'a> {
+    /// Always "ativo-backup".
+    #[schemars(schema_with = "schema::format_schema")]
+    format: &'static str,
+    /// The format version of the document; this schema describes version 1.
+    #[schemars(schema_with = "schema::format_version_schema")]
+    format_version: u32,
+    /// Where, when and by what the archive was written, with its counts and digests.
+    header: &'a Header,
+    /// The configuration.
+    data: &'a Configuration,
+}
+
+impl<'a> Document<'a> {
+    fn of(archive: &'a Archive) -> Self {
+        Document { format: FORMAT, format_version: FORMAT_VERSION, header: &archive.header, data: &archive.data }
+    }
+}
+
+/// JSON cannot carry NaN or infinities (serde_json would write `null`, which no reader accepts).
+fn check_finite(data: &Configuration) -> Result<(), ArchiveError> {
+    for (i, pi) in data.pis.iter().enumerate() {
+        for (j, capacity) in pi.capacity.iter().enumerate() {
+            if !capacity.value.is_finite() {
+                return Err(ArchiveError::Malformed {
+                    pointer: format!("/data/pis/{i}/capacity/{j}/value"),
+                    message: format!(
+                        "capacity {} of pi {} is not a finite number; JSON cannot carry it",
+                        capacity.value, pi.key
+                    ),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Counts the bytes written to it: the content size pledged in the zstd frame header.
+struct ByteCount(u64);
+
+impl Write for ByteCount {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        self.0 += bytes.len() as u64;
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Writes `archive` to `writer` in `encoding`, streaming (no document tree is built).
+///
+/// [`Encoding::Json`] is pretty-printed (2 spaces, trailing newline); [`Encoding::Zstd`] is compact
+/// JSON with canonical numbers in one zstd frame at level [`ZSTD_LEVEL`], with the content size in
+/// the frame header (the document is serialized twice: once to count, once to compress) and a
+/// content checksum. The digests are not recomputed: `archive` comes from [`seal`] or [`read`].
 ///
 /// # Errors
 ///
-/// [`ArchiveError::Io`] when the writer fails.
-pub fn write<W: std::io::Write>(archive: &Archive, writer: W, encoding: Encoding) -> Result<(), ArchiveError> {
-    let _ = (archive, writer, encoding);
-    unimplemented!("archive::write")
+/// [`ArchiveError::Io`] when the writer fails; [`ArchiveError::Malformed`] when a capacity is
+/// not a finite number.
+pub fn write<W: Write>(archive: &Archive, writer: W, encoding: Encoding) -> Result<(), ArchiveError> {
+    check_finite(&archive.data)?;
+    let document = Document::of(archive);
+    match encoding {
+        Encoding::Json => {
+            let mut out = BufWriter::with_capacity(64 * 1024, writer);
+            serde_json::to_writer_pretty(&mut out, &document).map_err(io::Error::from)?;
+            out.write_all(b"\n")?;
+            out.flush()?;
+        }
+        Encoding::Zstd => {
+            let mut count = ByteCount(0);
+            crate::model::canonical::write_canonical(&mut count, &document)?;
+            let mut encoder = zstd::stream::write::Encoder::new(writer, ZSTD_LEVEL)?;
+            encoder.include_checksum(true)?;
+            encoder.include_contentsize(true)?;
+            encoder.set_pledged_src_size(Some(count.0))?;
+            let mut out = BufWriter::with_capacity(128 * 1024, encoder);
+            crate::model::canonical::write_canonical(&mut out, &document)?;
+            let encoder = out.into_inner().map_err(io::IntoInnerError::into_error)?;
+            encoder.finish()?.flush()?;
+        }
+    }
+    Ok(())
 }
 
 /// Reads and checks an archive (see the module docs for the order of checks).
@@ -164,12 +289,208 @@ pub fn write<W: std::io::Write>(archive: &Archive, writer: W, encoding: Encoding
 /// # Errors
 ///
 /// Every [`ArchiveError`] but `Io` names what is wrong and where; see [`ArchiveError::exit_code`].
-pub fn read<R: std::io::Read>(reader: R, limits: &Limits) -> Result<Archive, ArchiveError> {
-    let _ = (reader, limits);
-    unimplemented!("archive::read")
+/// In particular: [`ArchiveError::NotAnArchive`] for other data; [`ArchiveError::Integrity`] for
+/// corrupt or truncated input and digest mismatches; [`ArchiveError::TooLarge`] over
+/// `limits.max_size`; [`ArchiveError::Malformed`] for schema errors and for the nesting and string
+/// limits; [`ArchiveError::UnsupportedVersion`]; [`ArchiveError::CountsMismatch`].
+pub fn read<R: Read>(reader: R, limits: &Limits) -> Result<Archive, ArchiveError> {
+    let top = parse(reader, limits, false)?;
+    let header = parse_header(&top.header)?;
+    let data = match top.data {
+        Some(Data::Decoded(data)) => *data,
+        Some(Data::Raw(raw)) => decode_raw_data(top.version, &raw)?,
+        None => {
+            return Err(ArchiveError::Malformed { pointer: String::new(), message: "missing member `data`".into() });
+        }
+    };
+    verify_digests(top.version, &top.header, &header, &data)?;
+    verify_counts(&header.counts, &data.counts())?;
+    Ok(Archive { header, data: data.upgrade() })
 }
 
-/// The JSON Schema (draft 2020-12) of the current format version.
-pub fn schema() -> serde_json::Value {
-    unimplemented!("archive::schema")
+/// Says which encoding the first bytes of `reader` announce (SPEC.md, "Telling them apart"),
+/// with the first zstd frame's header when there is one. Consumes up to 18 bytes (more when a JSON
+/// text starts with whitespace).
+///
+/// # Errors
+///
+/// As [`read`] for the first bytes: [`ArchiveError::NotAnArchive`] (empty input, other data, a
+/// byte order mark), [`ArchiveError::Integrity`] (1 to 3 bytes of zstd magic),
+/// [`ArchiveError::Io`].
+pub fn sniff_layout<R: Read>(mut reader: R) -> Result<Layout, ArchiveError> {
+    sniff::sniff(&mut reader, u64::MAX).map(|sniffed| sniffed.layout)
+}
+
+/// Reads the format version and the header only, for a quick look (`inspect`).
+///
+/// When the header comes before `data` (as every writer puts it), reading stops right after it;
+/// otherwise `data` is skipped without being decoded. Nothing is verified beyond the header's
+/// shape and the version: no digest, no counts. Use [`read`] to check an archive.
+///
+/// # Errors
+///
+/// As [`read`], for the parts that are read.
+pub fn read_header<R: Read>(reader: R, limits: &Limits) -> Result<(u64, Header), ArchiveError> {
+    let top = parse(reader, limits, true)?;
+    Ok((top.version, parse_header(&top.header)?))
+}
+
+/// Sniffs, decompresses and parses the top level of a document under `limits`.
+fn parse<R: Read>(mut reader: R, limits: &Limits, header_only: bool) -> Result<TopLevel, ArchiveError> {
+    let sniffed = sniff::sniff(&mut reader, limits.max_size)?;
+    let input = guard::Source(io::Cursor::new(sniffed.head).chain(reader));
+    match sniffed.layout {
+        Layout::Json => parse_json(Guard::new(input, limits, sniffed.skipped), header_only),
+        Layout::Zstd(frame) => {
+            if let Some(frame) = frame {
+                check_frame(&frame, limits)?;
+            }
+            let mut decoder = zstd::stream::read::Decoder::new(input)?;
+            decoder.window_log_max(MAX_WINDOW_LOG)?;
+            parse_json(Guard::new(guard::Decompressed(decoder), limits, 0), header_only)
+        }
+    }
+}
+
+/// Refuses a first frame whose header alone shows that it is over the limits.
+fn check_frame(frame: &FrameHeader, limits: &Limits) -> Result<(), ArchiveError> {
+    if frame.content_size.is_some_and(|size| size > limits.max_size) {
+        return Err(ArchiveError::TooLarge { limit: limits.max_size });
+    }
+    if frame.window_size > 1 << MAX_WINDOW_LOG {
+        return Err(window_too_large(Some(frame.window_size)));
+    }
+    Ok(())
+}
+
+fn window_too_large(size: Option<u64>) -> ArchiveError {
+    let size = size.map(|s| format!(" of {s} bytes")).unwrap_or_default();
+    ArchiveError::Integrity(format!(
+        "a zstd frame needs a window{size}, more than the {} bytes this reader allows (SPEC.md, \"Limits\"); if the archive was recompressed by hand, use zstd -19 or lower without --long",
+        1u64 << MAX_WINDOW_LOG
+    ))
+}
+
+fn parse_json<G: Read>(guarded: G, header_only: bool) -> Result<TopLevel, ArchiveError> {
+    let mut json = serde_json::Deserializer::from_reader(BufReader::with_capacity(64 * 1024, guarded));
+    let mut verdict = None;
+    let mut stopped = None;
+    let mut track = serde_path_to_error::Track::new();
+    let seed = DocumentSeed { header_only, verdict: &mut verdict, stopped: &mut stopped };
+    let result = seed.deserialize(serde_path_to_error::Deserializer::new(&mut json, &mut track));
+    match result {
+        Ok(top) => {
+            // Reading on to the end checks that nothing follows the document and, for zstd,
+            // drives the decoder to the end of the frame, where the content checksum is checked.
+            json.end().map_err(|e| classify(e, None))?;
+            Ok(top)
+        }
+        Err(e) => match (verdict, stopped) {
+            (Some(verdict), _) => Err(verdict),
+            (None, Some(top)) => Ok(top),
+            (None, None) => Err(classify(e, Some(&track.path()))),
+        },
+    }
+}
+
+/// Turns a parser error into the archive error it stands for.
+fn classify(error: serde_json::Error, path: Option<&serde_path_to_error::Path>) -> ArchiveError {
+    use serde_json::error::Category;
+    let pointer = || path.map(|p| document::pointer("", p)).unwrap_or_default();
+    match error.classify() {
+        Category::Io => match Fault::take(io::Error::from(error)) {
+            Ok(Fault::Source(e)) => ArchiveError::Io(e),
+            Ok(Fault::Zstd(e)) => {
+                let text = e.to_string();
+                if text.contains("too much memory") || text.contains("indowLog") {
+                    window_too_large(None)
+                } else if e.kind() == io::ErrorKind::UnexpectedEof {
+                    ArchiveError::Integrity("the zstd data ends inside a frame (truncated)".into())
+                } else {
+                    ArchiveError::Integrity(format!("the zstd data is corrupt: {text}"))
+                }
+            }
+            Ok(Fault::TooLarge { limit }) => ArchiveError::TooLarge { limit },
+            Ok(fault @ (Fault::TooDeep { .. } | Fault::StringTooLong { .. })) => {
+                ArchiveError::Malformed { pointer: pointer(), message: format!("{fault} (SPEC.md, \"Limits\")") }
+            }
+            Err(e) => ArchiveError::Io(e),
+        },
+        Category::Eof => ArchiveError::Integrity(format!(
+            "the document ends early, at line {} column {} (truncated)",
+            error.line(),
+            error.column()
+        )),
+        Category::Syntax | Category::Data => ArchiveError::Malformed { pointer: pointer(), message: error.to_string() },
+    }
+}
+
+/// The typed header, from the raw header text; errors point into `/header`.
+fn parse_header(raw: &serde_json::value::RawValue) -> Result<Header, ArchiveError> {
+    let mut de = serde_json::Deserializer::from_str(raw.get());
+    serde_path_to_error::deserialize(&mut de).map_err(|e| ArchiveError::Malformed {
+        pointer: document::pointer("/header", e.path()),
+        message: e.inner().to_string(),
+    })
+}
+
+/// Decodes `data` that came before `format_version` and was kept as raw text.
+fn decode_raw_data(version: u64, raw: &serde_json::value::RawValue) -> Result<Versioned, ArchiveError> {
+    let mut de = serde_json::Deserializer::from_str(raw.get());
+    let mut track = serde_path_to_error::Track::new();
+    let result = document::DataSeed(version).deserialize(serde_path_to_error::Deserializer::new(&mut de, &mut track));
+    result.map_err(|e| ArchiveError::Malformed {
+        pointer: document::pointer("/data", &track.path()),
+        message: e.to_string(),
+    })
+}
+
+/// Checks the integrity digest (over the header as written), then the content digest.
+fn verify_digests(
+    version: u64,
+    raw_header: &serde_json::value::RawValue,
+    header: &Header,
+    data: &Versioned,
+) -> Result<(), ArchiveError> {
+    let canonical = serde_json::from_str(raw_header.get()).and_then(digest::canonical_header).map_err(|e| {
+        ArchiveError::Malformed { pointer: "/header".into(), message: format!("cannot canonicalise the header: {e}") }
+    })?;
+    let digests = data.digests();
+    let content = digests.content.clone();
+    let integrity = digests.integrity(version, &canonical);
+    if integrity != header.integrity_digest {
+        return Err(ArchiveError::Integrity(format!(
+            "/header/integrity_digest says {}, the document hashes to {integrity}",
+            header.integrity_digest
+        )));
+    }
+    if content != header.content_digest {
+        return Err(ArchiveError::Integrity(format!(
+            "/header/content_digest says {}, the data hashes to {content}",
+            header.content_digest
+        )));
+    }
+    Ok(())
+}
+
+/// Checks the header's counts against the data, kind by kind in member order.
+fn verify_counts(claimed: &Counts, actual: &Counts) -> Result<(), ArchiveError> {
+    let (c, a) = (claimed, actual);
+    let kinds = [
+        ("admin_groups", c.admin_groups, a.admin_groups),
+        ("admin_users", c.admin_users, a.admin_users),
+        ("capacity", c.capacity, a.capacity),
+        ("milestones", c.milestones, a.milestones),
+        ("objectives", c.objectives, a.objectives),
+        ("periods", c.periods, a.periods),
+        ("pis", c.pis, a.pis),
+        ("programs", c.programs, a.programs),
+        ("sprint_mappings", c.sprint_mappings, a.sprint_mappings),
+        ("sprints", c.sprints, a.sprints),
+        ("teams", c.teams, a.teams),
+    ];
+    match kinds.into_iter().find(|(_, claimed, actual)| claimed != actual) {
+        Some((kind, claimed, actual)) => Err(ArchiveError::CountsMismatch { kind: kind.into(), claimed, actual }),
+        None => Ok(()),
+    }
 }

@@ -1,0 +1,81 @@
+//! The two digests of SPEC.md, "Digests", computed in one streaming pass over the canonical data.
+//!
+//! * content digest: `sha256:` + hex SHA-256 of JCS(`data`);
+//! * integrity digest: `sha256:` + hex SHA-256 of JCS(document without `header.integrity_digest`).
+//!
+//! Because JCS sorts members, the canonical document is `{"data":` DATA `,"format":"ativo-backup",
+//! "format_version":` N `,"header":` HEADER' `}`: the data bytes come first, so both hashers eat
+//! them in the same pass, and the header (which holds the content digest) is appended afterwards.
+//! The data bytes come from the model's own canonical writer; the header, small and read from raw
+//! JSON on the reading side, goes through the independent `serde_json_canonicalizer`.
+
+use std::io::{self, BufWriter, Write};
+
+use serde::Serialize;
+use sha2::{Digest as _, Sha256};
+
+use super::FORMAT;
+use crate::model::canonical::write_canonical;
+
+/// Both hashers after the data: the content digest is final, the integrity one awaits the header.
+pub(crate) struct DataDigests {
+    /// `sha256:<hex>` of the canonical data.
+    pub(crate) content: String,
+    integrity: Sha256,
+}
+
+struct Tee {
+    content: Sha256,
+    integrity: Sha256,
+}
+
+impl Write for Tee {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        self.content.update(bytes);
+        self.integrity.update(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+fn render(hash: Sha256) -> String {
+    format!("sha256:{}", hex::encode(hash.finalize()))
+}
+
+/// Hashes the canonical form of `data` (a model type, canonical by construction).
+pub(crate) fn hash_data<T: Serialize + ?Sized>(data: &T) -> DataDigests {
+    let mut tee = Tee { content: Sha256::new(), integrity: Sha256::new() };
+    tee.integrity.update(br#"{"data":"#);
+    {
+        // serde_json writes many tiny slices; batch them for the hashers.
+        let mut buffered = BufWriter::with_capacity(64 * 1024, &mut tee);
+        // Neither the hashers nor the model's `Serialize` impls can fail (serde_json writes a
+        // non-finite float as `null` rather than failing; `archive::write` refuses those), so
+        // there is no error to report; a wrong digest would still be caught on reading.
+        let _ = write_canonical(&mut buffered, data).and_then(|()| buffered.flush());
+    }
+    let Tee { content, integrity } = tee;
+    DataDigests { content: render(content), integrity }
+}
+
+impl DataDigests {
+    /// The integrity digest, given the format version and JCS(header without `integrity_digest`).
+    pub(crate) fn integrity(mut self, format_version: u64, canonical_header: &[u8]) -> String {
+        let middle = format!(r#","format":"{FORMAT}","format_version":{format_version},"header":"#);
+        self.integrity.update(middle.as_bytes());
+        self.integrity.update(canonical_header);
+        self.integrity.update(b"}");
+        render(self.integrity)
+    }
+}
+
+/// JCS of a header given as a JSON value, without its `integrity_digest` member.
+pub(crate) fn canonical_header(mut header: serde_json::Value) -> Result<Vec<u8>, serde_json::Error> {
+    if let Some(members) = header.as_object_mut() {
+        members.remove("integrity_digest");
+    }
+    serde_json_canonicalizer::to_vec(&header)
+}
