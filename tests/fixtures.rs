@@ -92,7 +92,8 @@ fn fixtures() -> Vec<(&'static str, Vec<u8>)> {
     doc["header"]["counts"]["teams"] = (doc["header"]["counts"]["teams"].as_u64().unwrap() + 1).into();
     out.push(("duplicate-key.json", pretty(&reseal(doc))));
 
-    let other = HostIdentity::new(Deployment::Datacenter, "B8E7-9F2A-3C4D-5E6F", "https://jira-staging.example.com").unwrap();
+    let other =
+        HostIdentity::new(Deployment::Datacenter, "B8E7-9F2A-3C4D-5E6F", "https://jira-staging.example.com").unwrap();
     let (config, tokens) = generate(SampleSize::Demo);
     let at = Utc.with_ymd_and_hms(2026, 1, 15, 9, 30, 0).unwrap();
     out.push(("other-host.json.zst", encode(&archive::seal(config, &other, Scope::Full, tokens, at), Encoding::Zstd)));
@@ -133,9 +134,13 @@ fn fixtures_are_reproducible() {
         return;
     }
     for (name, bytes) in fixtures() {
-        let committed = std::fs::read(dir().join(name))
-            .unwrap_or_else(|e| panic!("fixtures/{name}: {e}; regenerate with UPDATE_FIXTURES=1 cargo test --test fixtures"));
-        assert!(committed == bytes, "fixtures/{name} differs from what the code writes now; regenerate with UPDATE_FIXTURES=1 cargo test --test fixtures (and bump format_version if the format changed)");
+        let committed = std::fs::read(dir().join(name)).unwrap_or_else(|e| {
+            panic!("fixtures/{name}: {e}; regenerate with UPDATE_FIXTURES=1 cargo test --test fixtures")
+        });
+        assert!(
+            committed == bytes,
+            "fixtures/{name} differs from what the code writes now; regenerate with UPDATE_FIXTURES=1 cargo test --test fixtures (and bump format_version if the format changed)"
+        );
     }
     // The bomb is too slow to rebuild on every run; check its frame declares more than the cap.
     let bomb = std::fs::read(dir().join("zstd-bomb.json.zst")).unwrap();
@@ -177,7 +182,8 @@ fn every_fixture_gives_its_documented_outcome() {
         let report: Value = serde_json::from_slice(&out.stdout).unwrap();
         assert_eq!(out.status.code(), want["validate"].as_i64().map(|c| c as i32), "validate {name}: {report}");
         if let Some(code) = want.get("finding") {
-            let codes: Vec<&Value> = report["files"][0]["findings"].as_array().unwrap().iter().map(|f| &f["code"]).collect();
+            let codes: Vec<&Value> =
+                report["files"][0]["findings"].as_array().unwrap().iter().map(|f| &f["code"]).collect();
             assert!(codes.contains(&code), "validate {name}: expected finding {code}, got {codes:?}");
         }
         let import = Command::cargo_bin("ativo-backup")
