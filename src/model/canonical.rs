@@ -34,7 +34,8 @@ impl serde_json::ser::Formatter for JcsFormatter {
 ///
 /// # Errors
 ///
-/// Fails when the writer fails, or when a float is not finite (JSON cannot carry it).
+/// Fails when the writer fails. A float that is not finite is written as `null` by serde_json;
+/// the archive writer refuses such values before they get here.
 pub fn write_canonical<W: Write, T: Serialize + ?Sized>(writer: W, value: &T) -> io::Result<()> {
     let mut ser = serde_json::Serializer::with_formatter(writer, JcsFormatter);
     value.serialize(&mut ser).map_err(io::Error::other)
@@ -43,8 +44,7 @@ pub fn write_canonical<W: Write, T: Serialize + ?Sized>(writer: W, value: &T) ->
 /// The canonical JSON bytes of `value` (see [`write_canonical`]).
 pub fn to_canonical_vec<T: Serialize + ?Sized>(value: &T) -> Vec<u8> {
     let mut out = Vec::new();
-    // Writing into a Vec cannot fail; a non-finite float is the only other error and the model
-    // refuses those on input (JSON has no NaN), so an error here is a programming error.
+    // Writing into a Vec cannot fail, and the model types have no other error path.
     write_canonical(&mut out, value).unwrap_or_default();
     out
 }

@@ -52,7 +52,7 @@ pub struct Configuration {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Admins {
-    /// Admin groups, in `name` order.
+    /// Admin groups, in (`name`, `group_id`) order.
     pub groups: Vec<AdminGroup>,
     /// Admin users, in (`user_key`, `account_id`) order.
     pub users: Vec<AdminUser>,
@@ -299,6 +299,7 @@ pub struct Sprint {
     /// Whether the sprint is over.
     pub completed: bool,
     /// Last day, inclusive.
+    #[serde(deserialize_with = "strict_date")]
     pub end: NaiveDate,
     /// 1-based position in the period.
     #[schemars(range(min = 1))]
@@ -307,6 +308,7 @@ pub struct Sprint {
     #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "non_null")]
     pub name: Option<String>,
     /// First day.
+    #[serde(deserialize_with = "strict_date")]
     pub start: NaiveDate,
 }
 
@@ -432,7 +434,7 @@ pub struct IssueRef {
 #[serde(deny_unknown_fields)]
 pub struct Milestone {
     /// The date (exactly one of `date` and `sprint`).
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "non_null")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "strict_date_present")]
     pub date: Option<NaiveDate>,
     /// Free text.
     #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "non_null")]
@@ -463,6 +465,28 @@ where
     T: Deserialize<'de>,
 {
     T::deserialize(deserializer).map(Some)
+}
+
+/// Deserializes a date written exactly `YYYY-MM-DD`.
+///
+/// chrono alone also accepts `2024-1-5`, `+2024-01-05` and surrounding spaces, and would re-encode
+/// them as `2024-01-05`: the content digest of the decoded data would then differ from the digest
+/// an independent script computes over the raw text. Accepting only the canonical spelling keeps
+/// the two equal; a date that does not exist (`2024-02-30`) is refused too.
+pub fn strict_date<'de, D: Deserializer<'de>>(deserializer: D) -> Result<NaiveDate, D::Error> {
+    use serde::de::Error as _;
+    let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+    let well_formed = text.len() == 10
+        && text.bytes().enumerate().all(|(i, b)| if i == 4 || i == 7 { b == b'-' } else { b.is_ascii_digit() });
+    if !well_formed {
+        return Err(D::Error::custom(format!("date {text:?} is not written YYYY-MM-DD")));
+    }
+    NaiveDate::parse_from_str(&text, "%Y-%m-%d").map_err(|_| D::Error::custom(format!("date {text:?} does not exist")))
+}
+
+/// [`strict_date`] for an optional member that, when present, must not be `null`.
+pub fn strict_date_present<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<NaiveDate>, D::Error> {
+    strict_date(deserializer).map(Some)
 }
 
 /// Number of entities of each kind, as recorded in an archive header.
@@ -529,7 +553,7 @@ impl Configuration {
     /// a manual filter's projects) are left alone.
     pub fn sort(&mut self) {
         if let Some(admins) = &mut self.admins {
-            admins.groups.sort();
+            admins.groups.sort_by(|a, b| (&a.name, &a.group_id).cmp(&(&b.name, &b.group_id)));
             admins.users.sort_by(|a, b| (&a.user_key, &a.account_id).cmp(&(&b.user_key, &b.account_id)));
         }
         let s = &mut self.settings;
