@@ -596,3 +596,30 @@ impl Pi {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sprint(start: &str) -> Result<Sprint, serde_json::Error> {
+        serde_json::from_str(&format!(r#"{{"completed":false,"end":"2024-01-14","index":1,"start":{start:?}}}"#))
+    }
+
+    #[test]
+    fn dates_are_accepted_only_as_existing_yyyy_mm_dd() {
+        assert!(sprint("2024-01-05").is_ok());
+        assert!(sprint("2024-02-29").is_ok());
+        for bad in
+            ["2024-1-5", "+2024-01-05", " 2024-01-05", "2024-01-05 ", "2024/01/05", "2023-02-29", "2024-13-01", ""]
+        {
+            let err = sprint(bad).unwrap_err().to_string();
+            assert!(err.contains("date"), "{bad:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn optional_members_refuse_null() {
+        let err = serde_json::from_str::<AdminUser>(r#"{"account_id":null}"#).unwrap_err().to_string();
+        assert!(err.contains("invalid type: null"), "{err}");
+    }
+}
