@@ -132,16 +132,15 @@ pub fn export(r: &ExportReport, format: Format) {
     }
     // With `-o -` the archive is on stdout: the summary goes to stderr.
     let text = format!(
-        "wrote {} ({} bytes, {:?}, scope {:?}), verified by reading it back\n  {}\n  content digest   {}\n  integrity digest {}",
+        "wrote {} ({} bytes, {}, scope {}), verified by reading it back\n  {}\n  content digest   {}\n  integrity digest {}",
         r.path,
         r.bytes,
-        r.encoding,
-        r.scope,
+        format!("{:?}", r.encoding).to_lowercase(),
+        format!("{:?}", r.scope).to_lowercase(),
         counts_line(&r.counts),
         r.content_digest,
         r.integrity_digest
-    )
-    .to_lowercase();
+    );
     if r.path == "-" {
         eprintln!("{text}")
     } else {
