@@ -84,7 +84,8 @@ pub fn export(store: &mut dyn Store, options: &ExportOptions) -> Result<ExportRe
         Output::File(p) => (p.clone(), options.encoding.unwrap_or_else(|| encoding_for(p))),
         Output::Dir(dir) => {
             let encoding = options.encoding.unwrap_or(Encoding::Zstd);
-            (dir.join(super::archive_file_name("ativo", &host.base_url, sealed.header.created_at, encoding)), encoding)
+            let name = super::archive_file_name("ativo", &host.base_url, sealed.header.created_at, encoding);
+            (super::unused_path(dir, &name), encoding)
         }
         Output::Stdout => {
             (std::env::temp_dir().join("ativo-export-stdout"), options.encoding.unwrap_or(Encoding::Zstd))
@@ -126,9 +127,10 @@ pub fn export(store: &mut dyn Store, options: &ExportOptions) -> Result<ExportRe
 /// Removes all but the newest `keep` archives of `host` in `dir`, and returns what it removed.
 ///
 /// Only files this tool names for this host (`ativo-<host>-<YYYYMMDDTHHMMSSZ>.json.zst` or
-/// `.json`) *and* whose header names this host's fingerprint are candidates: other files, other
-/// hosts' archives, and files that merely look like ours are never touched. Newest is by the
-/// UTC time in the name, which sorts as text.
+/// `.json`, with a `-<n>` suffix when several were written in one second) *and* whose header
+/// names this host's fingerprint are candidates: other files, other hosts' archives, and files
+/// that merely look like ours are never touched. Newest is by the UTC time in the name, which
+/// sorts as text, then by the suffix.
 ///
 /// # Errors
 ///
@@ -141,18 +143,24 @@ pub fn rotate(dir: &std::path::Path, host: &crate::host::HostIdentity, keep: usi
         path: dir.to_path_buf(),
         source,
     })?;
-    let mut ours: Vec<(String, PathBuf)> = Vec::new();
+    let mut ours: Vec<((String, u32), PathBuf)> = Vec::new();
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        let Some(stamp) = name
+        let Some(stem) = name
             .strip_prefix(&prefix)
             .and_then(|rest| rest.strip_suffix(".json.zst").or_else(|| rest.strip_suffix(".json")))
         else {
             continue;
         };
+        // `<stamp>` or `<stamp>-<n>` (see `unused_path`).
+        let (stamp, n) = match stem.split_once('-') {
+            Some((stamp, n)) => (stamp, n.parse::<u32>().ok()),
+            None => (stem, Some(1)),
+        };
+        let Some(n) = n else { continue };
         let is_stamp = chrono::NaiveDateTime::parse_from_str(stamp, "%Y%m%dT%H%M%SZ").is_ok();
         if is_stamp && header_fingerprint(&entry.path()).as_deref() == Some(fingerprint.as_str()) {
-            ours.push((stamp.to_owned(), entry.path()));
+            ours.push(((stamp.to_owned(), n), entry.path()));
         }
     }
     ours.sort();
@@ -172,8 +180,8 @@ pub fn rotate(dir: &std::path::Path, host: &crate::host::HostIdentity, keep: usi
 /// The source fingerprint in an archive's header, if it is a readable archive.
 fn header_fingerprint(path: &std::path::Path) -> Option<String> {
     let file = std::fs::File::open(path).ok()?;
-    let limits = Limits { max_size: u64::MAX, ..Limits::default() };
-    archive::read(std::io::BufReader::new(file), &limits).ok().map(|a| a.header.source.fingerprint)
+    // The header comes first in archives we write: no need to decode the data to know the host.
+    archive::read_header(std::io::BufReader::new(file), &Limits::default()).ok().map(|(_, h)| h.source.fingerprint)
 }
 
 /// `.json` means plain JSON; everything else is zstd.

@@ -180,13 +180,7 @@ pub fn write_safety_backup(dir: &Path, host: &HostIdentity, current: &crate::sto
     })?;
     let sealed = archive::seal(current.config.clone(), host, Scope::Full, current.api_tokens.clone(), Utc::now());
     let name = super::archive_file_name("safety", &host.base_url, sealed.header.created_at, Encoding::Zstd);
-    // Two imports in one second must not overwrite each other's safety backup.
-    let mut path = dir.join(&name);
-    let mut n = 1;
-    while path.exists() {
-        n += 1;
-        path = dir.join(name.replace(".json.zst", &format!("-{n}.json.zst")));
-    }
+    let path = super::unused_path(dir, &name);
     super::export::write_archive_file(&path, &sealed, Encoding::Zstd)?;
     Ok(path)
 }

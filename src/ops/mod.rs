@@ -163,9 +163,7 @@ pub fn host_slug(base_url: &str) -> String {
 }
 
 /// The OS user running the tool, for the operations log.
-pub fn os_user() -> String {
-    ["USER", "LOGNAME", "USERNAME"].iter().find_map(|v| std::env::var(v).ok()).unwrap_or_else(|| "unknown".into())
-}
+pub use crate::store::current_os_user as os_user;
 
 /// Where safety backups of a store go unless the caller says otherwise: beside a SQLite file,
 /// or under the current directory for a server database.
@@ -190,7 +188,19 @@ pub fn archive_file_name(
     format!("{prefix}-{}-{}.{ext}", host_slug(base_url), at.format("%Y%m%dT%H%M%SZ"))
 }
 
-/// The path of `name` inside `dir`.
-pub fn in_dir(dir: &Path, name: &str) -> PathBuf {
-    dir.join(name)
+/// `dir/name`, or `dir/<stem>-2.<ext>`, `-3`, ... when that is taken: two archives written in
+/// the same second must not replace each other. `name` ends in `.json.zst` or `.json`.
+pub fn unused_path(dir: &Path, name: &str) -> PathBuf {
+    let (stem, ext) = name
+        .strip_suffix(".json.zst")
+        .map(|stem| (stem, ".json.zst"))
+        .or_else(|| name.strip_suffix(".json").map(|stem| (stem, ".json")))
+        .unwrap_or((name, ""));
+    let mut path = dir.join(name);
+    let mut n = 1;
+    while path.exists() {
+        n += 1;
+        path = dir.join(format!("{stem}-{n}{ext}"));
+    }
+    path
 }
