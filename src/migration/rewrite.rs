@@ -342,6 +342,30 @@ mod tests {
     }
 
     #[test]
+    fn a_field_filter_left_without_options_empties_its_scope_and_partial_options_narrow() {
+        let field = |options: &[&str]| FieldFilter {
+            field_id: "labels".into(),
+            operator: crate::model::FilterOperator::In,
+            option_ids: options.iter().map(|o| o.to_string()).collect(),
+            values: Vec::new(),
+        };
+        let scope = ScopeFilter::Manual { fields: vec![field(&["1", "2"])], projects: Vec::new() };
+        let m = Mappings::from_pairs([(CUSTOM_FIELD_OPTION, "1", "c1")]);
+        let mut r = Rewriter { mappings: &m, unmapped: Vec::new(), rewritten: 0 };
+        let narrowed = r.scope(&scope, "/x");
+        assert_eq!(narrowed, ScopeFilter::Manual { fields: vec![field(&["c1"])], projects: Vec::new() });
+        assert_eq!(r.unmapped[0].treatment, Treatment::Dropped);
+        let none = Mappings::default();
+        let mut r = Rewriter { mappings: &none, unmapped: Vec::new(), rewritten: 0 };
+        let emptied = r.scope(&scope, "/x");
+        assert_eq!(emptied, ScopeFilter::Manual { fields: Vec::new(), projects: Vec::new() });
+        assert!(
+            r.unmapped.iter().all(|u| u.treatment == Treatment::ScopeEmptied && u.namespace == CUSTOM_FIELD_OPTION)
+        );
+        assert_eq!(r.unmapped.len(), 2);
+    }
+
+    #[test]
     fn options_mapped_to_one_cloud_option_are_not_repeated() {
         let (mut config, _) = generate(SampleSize::Demo);
         config.settings.feature_issue_type_ids = vec!["1".into(), "2".into()];

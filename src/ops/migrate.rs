@@ -611,8 +611,7 @@ pub fn status(store: &mut dyn Store) -> Result<StatusReport> {
     };
     let admins_set = ops
         .iter()
-        .filter(|a| a.kind == ADMINS_SET_KIND && a.outcome == "ok" && a.id > op.id)
-        .next_back()
+        .rfind(|a| a.kind == ADMINS_SET_KIND && a.outcome == "ok" && a.id > op.id)
         .map(|a| AdminsSet { id: a.id, at: a.at, os_user: a.os_user.clone() });
     let current = store.snapshot()?;
     let changed = migrated_digest(&current.config) != detail.migrated_content_digest;
