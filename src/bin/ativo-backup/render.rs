@@ -338,7 +338,8 @@ pub fn references(r: &ReferencesReport, format: Format) {
     if quiet() {
         return;
     }
-    println!("{} ({:?} archive from {}, {})", r.input, r.scope, r.source.base_url, r.source.deployment);
+    let scope = format!("{:?}", r.scope).to_lowercase();
+    println!("{} ({scope} archive from {}, {})", r.input, r.source.base_url, r.source.deployment);
     if r.references.namespaces.is_empty() {
         println!("  refers to no Jira object");
     }
