@@ -4,6 +4,7 @@ pub mod archive;
 pub mod atomic_file;
 pub mod error;
 pub mod host;
+pub mod migration;
 pub mod model;
 pub mod ops;
 pub mod progress;

@@ -2,11 +2,13 @@
 //! text or JSON and tests assert on data). Operations work on any [`Store`](crate::store::Store)
 //! and never print; the binary renders.
 
+pub mod admins;
 pub mod diff;
 pub mod export;
 pub mod import;
 pub mod init;
 pub mod inspect;
+pub mod migrate;
 pub mod validate;
 
 use std::fs::File;

@@ -13,6 +13,7 @@ Examples:
   ativo-backup import backup.json.zst --dry-run
   ativo-backup validate --format github backups/*.json.zst
   ativo-backup diff backup-monday.json.zst backup-friday.json.zst
+  ativo-backup --store cloud.db migrate ativo-migration.json.zst --mappings mappings.json
 
 Exit codes: 0 ok, 1 unexpected, 2 usage, 3 invalid archive, 4 other host, 5 integrity,
 6 newer format, 7 store problem, 8 migration refused.";
@@ -102,6 +103,29 @@ pub enum Command {
     /// Print the archive's JSON Schema (draft 2020-12).
     #[command(after_help = "Example:\n  ativo-backup schema > ativo-backup.v1.schema.json")]
     Schema,
+    /// List the Jira objects an archive refers to, or show a cloud store's migration status.
+    #[command(
+        after_help = "Examples:\n  ativo-backup migration references ativo-migration.json.zst          # grouped and counted\n  ativo-backup migration references ativo-migration.json.zst --format json > mappings.json\n  ativo-backup --store cloud.db migration status"
+    )]
+    Migration {
+        /// What to do.
+        #[command(subcommand)]
+        action: MigrationAction,
+    },
+    /// Migrate a Server / Data Center archive onto a cloud site, through ID mappings (all but the admins).
+    #[command(
+        after_help = "Examples:\n  ativo-backup --store dc.db export --scope migration -o ativo-migration.json.zst\n  ativo-backup migration references ativo-migration.json.zst --format json > mappings.json\n  # fill in the cloud ids, then:\n  ativo-backup --store cloud.db migrate ativo-migration.json.zst --mappings mappings.json\n  ativo-backup --store cloud.db admins set --user 557058:f1a2b3c4 --group ativo-admins\n\nRefused with exit 8, the cloud store untouched, when: the store is not a cloud site; the archive\nis from a cloud site; a project or board has no mapping; the cloud configuration changed since\nthe last run (unless --overwrite-cloud-changes); the site holds configuration migrated from\nanother server. An unusable mappings file is exit 2."
+    )]
+    Migrate(MigrateArgs),
+    /// Show or set the Ativo admins (on a migrated cloud site, setting them completes the migration).
+    #[command(
+        after_help = "Examples:\n  ativo-backup --store cloud.db admins show\n  ativo-backup --store cloud.db admins set --user 557058:f1a2b3c4 --group ativo-admins --group jira-admins"
+    )]
+    Admins {
+        /// What to do.
+        #[command(subcommand)]
+        action: AdminsAction,
+    },
     /// Show the store's operations log: what was exported, imported or migrated, when, by whom.
     #[command(after_help = "Examples:\n  ativo-backup log\n  ativo-backup log --limit 5 --format json")]
     Log {
@@ -288,4 +312,69 @@ pub struct DemoArgs {
     /// Directory for the demo's store and archives [default: a new directory under the system temp dir].
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
+}
+
+/// `migration` actions.
+#[derive(Debug, Subcommand)]
+pub enum MigrationAction {
+    /// Every Jira object the archive's configuration refers to, by mapping namespace; with
+    /// --format json, the mappings skeleton to fill in for `migrate --mappings`.
+    #[command(
+        after_help = "Examples:\n  ativo-backup migration references ativo-migration.json.zst\n  ativo-backup migration references ativo-migration.json.zst --format json > mappings.json"
+    )]
+    References {
+        /// The archive, or - for stdin.
+        #[arg(value_name = "FILE|-")]
+        file: String,
+        /// Limits.
+        #[command(flatten)]
+        limits: LimitArgs,
+    },
+    /// INCOMPLETE, COMPLETE or not migrated; the last run and what is pending.
+    #[command(
+        after_help = "Examples:\n  ativo-backup --store cloud.db migration status\n  ativo-backup --store cloud.db migration status --format json | jq -r .status"
+    )]
+    Status,
+}
+
+/// `migrate`.
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    /// The archive (`export --scope migration` of the Server / Data Center store), or - for stdin.
+    #[arg(value_name = "FILE|-")]
+    pub file: String,
+    /// The ID mappings: {"<namespace>": {"<server id>": "<cloud id>"}}, as `migration references --format json` prints it.
+    #[arg(long, value_name = "FILE")]
+    pub mappings: PathBuf,
+    /// Do not ask for confirmation (required when stdin is not a terminal).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Run even though Ativo's configuration on the cloud changed since the last run (the changes are overwritten).
+    #[arg(long)]
+    pub overwrite_cloud_changes: bool,
+    /// Where the safety backup of the cloud configuration goes [default: as for import].
+    #[arg(long, value_name = "DIR")]
+    pub safety_dir: Option<PathBuf>,
+    /// Limits.
+    #[command(flatten)]
+    pub limits: LimitArgs,
+}
+
+/// `admins` actions.
+#[derive(Debug, Subcommand)]
+pub enum AdminsAction {
+    /// Show the admins.
+    Show,
+    /// Replace the admins (users: account ids on cloud, user keys on Server / Data Center).
+    #[command(
+        after_help = "Examples:\n  ativo-backup --store cloud.db admins set --user 557058:f1a2b3c4 --group ativo-admins\n  ativo-backup admins set --group jira-administrators"
+    )]
+    Set {
+        /// An admin user (repeatable): account id on cloud, user key on Server / Data Center.
+        #[arg(long = "user", value_name = "ID")]
+        users: Vec<String>,
+        /// An admin group by name (repeatable).
+        #[arg(long = "group", value_name = "NAME")]
+        groups: Vec<String>,
+    },
 }

@@ -11,7 +11,7 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser};
 
-use args::{Cli, Command, Format, HostAction};
+use args::{AdminsAction, Cli, Command, Format, HostAction, MigrationAction};
 use ativo_backup::archive::{Encoding, Limits, Scope};
 use ativo_backup::error::{Error, Result, exit};
 use ativo_backup::host::{Deployment, HostIdentity};
@@ -153,6 +153,46 @@ fn run(cli: Cli) -> Result<u8> {
             }
             render::log(&ops, format);
         }
+        Command::Migration { action: MigrationAction::References { file, limits: l } } => {
+            let options =
+                ops::migrate::ReferencesOptions { input: Input::parse(&file), limits: limits(l.max_size), progress };
+            let report = ops::migrate::references(&options)?;
+            render::references(&report, format);
+        }
+        Command::Migration { action: MigrationAction::Status } => {
+            let mut store = store::open(&location()?)?;
+            let report = ops::migrate::status(store.as_mut())?;
+            render::migration_status(&report, format);
+        }
+        Command::Migrate(a) => {
+            let location = location()?;
+            let options = ops::migrate::MigrateOptions {
+                input: Input::parse(&a.file),
+                mappings: a.mappings,
+                limits: limits(a.limits.max_size),
+                safety_dir: a.safety_dir.unwrap_or_else(|| ops::default_safety_dir(&location)),
+                overwrite_cloud_changes: a.overwrite_cloud_changes,
+                progress,
+            };
+            let mut store = store::open(&location)?;
+            let checked = ops::migrate::check(store.as_mut(), &options)?;
+            options.progress.finish();
+            if !a.yes {
+                confirm_migration(&store.location(), &options.input, &checked)?;
+            }
+            let report = ops::migrate::apply(store.as_mut(), &options, checked)?;
+            render::migrate(&report, format);
+        }
+        Command::Admins { action } => {
+            let mut store = store::open(&location()?)?;
+            match action {
+                AdminsAction::Show => render::admins(&ops::admins::show(store.as_mut())?, format),
+                AdminsAction::Set { users, groups } => {
+                    let report = ops::admins::set(store.as_mut(), &ops::admins::SetAdminsOptions { users, groups })?;
+                    render::admins_set(&report, format);
+                }
+            }
+        }
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "ativo-backup", &mut std::io::stdout());
         }
@@ -192,5 +232,32 @@ fn confirm(store: &str, input: &Input, plan: &ops::diff::Plan) -> Result<()> {
         Ok(())
     } else {
         Err(Error::Usage("import cancelled; nothing was changed".into()))
+    }
+}
+
+/// Asks on a terminal before a migration overwrites the cloud configuration; refuses (exit 2)
+/// when nobody can answer.
+fn confirm_migration(store: &str, input: &Input, checked: &ops::migrate::Checked) -> Result<()> {
+    let question = format!(
+        "replace ALL Ativo configuration (admins aside) of cloud site {} in {store} with {input} from {}?",
+        checked.target.base_url, checked.header.source.base_url
+    );
+    if !std::io::stdin().is_terminal() {
+        return Err(Error::Usage(format!(
+            "{question} refused: stdin is not a terminal, so nobody can confirm; re-run with --yes"
+        )));
+    }
+    render::migration_plan_to_stderr(checked);
+    eprint!("{question} a safety backup is written first. [y/N] ");
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer).map_err(|source| Error::File {
+        action: "cannot read the answer from",
+        path: "<stdin>".into(),
+        source,
+    })?;
+    if matches!(answer.trim(), "y" | "Y" | "yes" | "YES") {
+        Ok(())
+    } else {
+        Err(Error::Usage("migration cancelled; nothing was changed".into()))
     }
 }

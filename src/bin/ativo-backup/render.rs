@@ -5,11 +5,13 @@
 use ativo_backup::error::Error;
 use ativo_backup::model::Counts;
 use ativo_backup::model::validate::{Finding, Severity};
+use ativo_backup::ops::admins::{AdminsReport, SetAdminsReport};
 use ativo_backup::ops::diff::{DiffReport, Plan};
 use ativo_backup::ops::export::ExportReport;
 use ativo_backup::ops::import::ImportReport;
 use ativo_backup::ops::init::InitReport;
 use ativo_backup::ops::inspect::InspectReport;
+use ativo_backup::ops::migrate::{Checked, MigrateReport, MigrationState, ReferencesReport, StatusReport};
 use ativo_backup::ops::validate::ValidateReport;
 use ativo_backup::store::HostRecord;
 use serde::Serialize;
@@ -324,5 +326,195 @@ pub fn log(ops: &[ativo_backup::store::Operation], format: Format) {
             op.outcome,
             digest
         );
+    }
+}
+
+/// `migration references`: grouped and counted; with `--format json`, the mappings skeleton.
+pub fn references(r: &ReferencesReport, format: Format) {
+    if format == Format::Json {
+        return json(&r.skeleton());
+    }
+    if quiet() {
+        return;
+    }
+    let scope = format!("{:?}", r.scope).to_lowercase();
+    println!("{} ({scope} archive from {}, {})", r.input, r.source.base_url, r.source.deployment);
+    if r.references.namespaces.is_empty() {
+        println!("  refers to no Jira object");
+    }
+    for (namespace, ids) in &r.references.namespaces {
+        let uses: usize = ids.values().map(|i| i.pointers.len()).sum();
+        let required = if r.required.contains(namespace) { "  (required before migrate)" } else { "" };
+        println!("  {namespace:<34} {:>5} id(s), {uses} use(s){required}", ids.len());
+        let shown: Vec<String> = ids
+            .values()
+            .take(12)
+            .map(|i| match &i.label {
+                Some(label) => format!("{} ({label})", i.id),
+                None => i.id.clone(),
+            })
+            .collect();
+        let more = if ids.len() > 12 { format!(" ... {} more", ids.len() - 12) } else { String::new() };
+        println!("      {}{more}", shown.join(", "));
+    }
+    if !r.references.system_fields.is_empty() {
+        let fields: Vec<&str> = r.references.system_fields.iter().map(String::as_str).collect();
+        println!("  system fields (same id on cloud, no mapping needed): {}", fields.join(", "));
+    }
+    println!("  admins are never migrated: set them on the cloud site with `admins set` afterwards");
+    println!(
+        "next: `--format json > mappings.json`, fill in the cloud ids, then `migrate ARCHIVE --mappings mappings.json`"
+    );
+}
+
+fn state(s: MigrationState) -> &'static str {
+    match s {
+        MigrationState::NotMigrated => "not migrated",
+        MigrationState::Incomplete => "INCOMPLETE",
+        MigrationState::Complete => "COMPLETE",
+    }
+}
+
+/// The checked migration on stderr, before the confirmation question.
+pub fn migration_plan_to_stderr(c: &Checked) {
+    eprintln!("migrating {} ({}) -> {}", c.header.source.base_url, c.header.source.deployment, c.target.base_url);
+    eprintln!("  {}", counts_line(&c.config.counts()));
+    eprintln!("  {} reference(s) rewritten, {} without a mapping", c.rewritten, c.unmapped.len());
+    if c.overwrites_cloud_changes {
+        eprintln!("  the cloud configuration has changes that this run OVERWRITES (--overwrite-cloud-changes)");
+    }
+}
+
+/// `migrate`.
+pub fn migrate(r: &MigrateReport, format: Format) {
+    if format == Format::Json {
+        return json(r);
+    }
+    if quiet() {
+        return;
+    }
+    for w in &r.warnings {
+        eprintln!("{}", finding_line(w));
+    }
+    println!(
+        "migrated {} from {} ({}) to {} with {}",
+        r.input, r.source.base_url, r.source.deployment, r.target.base_url, r.mappings
+    );
+    println!("  {}", counts_line(&r.counts));
+    println!("  {} reference(s) rewritten to cloud ids", r.rewritten);
+    if let Some(left) = &r.admins_left_behind {
+        println!(
+            "  the archive is a full backup: its {} admin user(s) and {} admin group(s) were not migrated",
+            left.users, left.groups
+        );
+    }
+    if r.unmapped_summary.is_empty() {
+        println!("  every reference had a mapping");
+    } else {
+        println!("  without a mapping (never guessed):");
+        for (namespace, ids) in &r.unmapped_summary {
+            let treatments: std::collections::BTreeSet<String> = r
+                .unmapped
+                .iter()
+                .filter(|u| u.namespace == namespace)
+                .map(|u| format!("{:?}", u.treatment).to_lowercase())
+                .collect();
+            let treatments: Vec<String> = treatments.into_iter().collect();
+            println!("    {namespace:<34} {} ({}): {}", ids.len(), treatments.join(", "), ids.join(", "));
+        }
+    }
+    for ns in &r.unknown_namespaces {
+        println!("  ignored mappings namespace {ns} (not used by Ativo)");
+    }
+    if r.overwrote_cloud_changes {
+        println!("  overwrote changes made on the cloud (--overwrite-cloud-changes)");
+    }
+    println!("safety backup of the cloud configuration: {}", r.safety_backup);
+    println!("content digest {} -> {}", r.content_digest_before, r.content_digest_after);
+    println!("status: {}", state(r.status));
+    println!("next: {}", r.next_step);
+}
+
+/// `migration status`.
+pub fn migration_status(r: &StatusReport, format: Format) {
+    if format == Format::Json {
+        return json(r);
+    }
+    println!("status     {}", state(r.status));
+    println!("store      {} ({}, {})", r.store, r.host.base_url, r.host.deployment);
+    if let Some(run) = &r.last_run {
+        let d = &run.detail;
+        println!(
+            "last run   #{} at {} by {} ({} run(s) in all)",
+            run.id,
+            run.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            run.os_user,
+            r.runs
+        );
+        println!(
+            "source     {} ({}, server id {}, {})",
+            d.source.base_url, d.source.deployment, d.source.server_id, d.source.fingerprint
+        );
+        println!("archive    {} ({:?}, {})", d.input, d.archive_scope, run.archive_digest.as_deref().unwrap_or("-"));
+        println!("migrated   {}", counts_line(&d.counts));
+        println!("digest     {} (admins aside)", d.migrated_content_digest);
+    }
+    if let Some(a) = &r.admins_set {
+        println!(
+            "admins set #{} at {} by {}",
+            a.id,
+            a.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            a.os_user
+        );
+    }
+    for p in &r.pending {
+        println!("pending    {p}");
+    }
+}
+
+fn admins_lines(a: &ativo_backup::model::Admins) {
+    if a.users.is_empty() && a.groups.is_empty() {
+        println!("  no admins");
+    }
+    for u in &a.users {
+        match (&u.account_id, &u.user_key) {
+            (Some(id), _) => println!("  user  {id} (account id)"),
+            (None, Some(key)) => println!("  user  {key} (user key)"),
+            (None, None) => {}
+        }
+    }
+    for g in &a.groups {
+        match &g.group_id {
+            Some(id) => println!("  group {} (id {id})", g.name),
+            None => println!("  group {}", g.name),
+        }
+    }
+}
+
+/// `admins show`.
+pub fn admins(r: &AdminsReport, format: Format) {
+    if format == Format::Json {
+        return json(r);
+    }
+    println!("Ativo admins of {} ({}):", r.store, r.deployment);
+    admins_lines(&r.admins);
+    if r.migration_status == MigrationState::Incomplete {
+        println!("migration status INCOMPLETE: `admins set` completes it");
+    }
+}
+
+/// `admins set`.
+pub fn admins_set(r: &SetAdminsReport, format: Format) {
+    if format == Format::Json {
+        return json(r);
+    }
+    if quiet() {
+        return;
+    }
+    println!("saved the Ativo admins of {} ({}):", r.store, r.deployment);
+    admins_lines(&r.after);
+    println!("content digest {} -> {}", r.content_digest_before, r.content_digest_after);
+    if r.migration_status != MigrationState::NotMigrated {
+        println!("migration status: {}", state(r.migration_status));
     }
 }
