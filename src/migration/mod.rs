@@ -5,7 +5,7 @@
 //! Numeric ids of Jira objects differ per instance, so a configuration that moves to a cloud site
 //! must have every such id replaced by the cloud object's id. Atlassian's Cloud Migration Assistant
 //! (JCMA) hands apps these ID mappings per *namespace*; here they come in a file of the same shape
-//! (SPEC.md, section 12). This module never reads a file or a store: the operation
+//! (SPEC.md, section 11). This module never reads a file or a store: the operation
 //! (`crate::ops::migrate`) does the I/O, the checks against the cloud store and the log.
 //!
 //! Natural keys (team, program, period and PI keys) are never rewritten: they are embedded in Jira

@@ -3,7 +3,7 @@
 //! This is the one list of reference *sites* in the model (a team's board, a scope filter's
 //! projects, a PI's sprint mappings, ...). The rewrite (`rewrite.rs`) visits the same sites; a
 //! test checks that nothing the rewrite maps is missed here and the other way round. The admins
-//! are not listed: they are never migrated (SPEC.md, section 12).
+//! are not listed: they are never migrated (SPEC.md, section 11).
 
 use std::collections::{BTreeMap, BTreeSet};
 

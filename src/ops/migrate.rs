@@ -1,5 +1,5 @@
 //! `migration references`, `migrate` and `migration status`: a Server / Data Center
-//! configuration onto a cloud site, the way Ativo documents it (SPEC.md, section 12).
+//! configuration onto a cloud site, the way Ativo documents it (SPEC.md, section 11).
 //!
 //! Like `import`, [`check`] runs every precondition without writing, in a fixed order (target
 //! deployment, archive, archive source, mappings file, unmapped projects and boards, validity of
