@@ -21,18 +21,23 @@ use crate::model::canonical::write_canonical;
 pub(crate) struct DataDigests {
     /// `sha256:<hex>` of the canonical data.
     pub(crate) content: String,
+    /// Length in bytes of the canonical data: what the writer needs to pledge the frame's
+    /// content size without serializing the data a second time just to count it.
+    pub(crate) len: u64,
     integrity: Sha256,
 }
 
 struct Tee {
     content: Sha256,
     integrity: Sha256,
+    len: u64,
 }
 
 impl Write for Tee {
     fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
         self.content.update(bytes);
         self.integrity.update(bytes);
+        self.len += bytes.len() as u64;
         Ok(bytes.len())
     }
 
@@ -47,7 +52,7 @@ fn render(hash: Sha256) -> String {
 
 /// Hashes the canonical form of `data` (a model type, canonical by construction).
 pub(crate) fn hash_data<T: Serialize + ?Sized>(data: &T) -> DataDigests {
-    let mut tee = Tee { content: Sha256::new(), integrity: Sha256::new() };
+    let mut tee = Tee { content: Sha256::new(), integrity: Sha256::new(), len: 0 };
     tee.integrity.update(br#"{"data":"#);
     {
         // serde_json writes many tiny slices; batch them for the hashers.
@@ -57,8 +62,8 @@ pub(crate) fn hash_data<T: Serialize + ?Sized>(data: &T) -> DataDigests {
         // there is no error to report; a wrong digest would still be caught on reading.
         let _ = write_canonical(&mut buffered, data).and_then(|()| buffered.flush());
     }
-    let Tee { content, integrity } = tee;
-    DataDigests { content: render(content), integrity }
+    let Tee { content, integrity, len } = tee;
+    DataDigests { content: render(content), len, integrity }
 }
 
 impl DataDigests {

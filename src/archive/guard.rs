@@ -128,39 +128,59 @@ impl<R: Read> Guard<R> {
         }
     }
 
+    /// Advances the state machine over `bytes`. Inside a string it jumps to the next quote or
+    /// backslash with `memchr` (strings are most of a document's bytes); outside, it looks at
+    /// each byte. Lengths are checked per run rather than per byte: the error names the string's
+    /// start and the limit only, so where in the run the limit was crossed does not show.
     fn scan(&mut self, bytes: &[u8]) -> Result<(), Fault> {
-        for (i, &b) in bytes.iter().enumerate() {
-            let at = self.offset + i as u64;
+        let mut i = 0;
+        while i < bytes.len() {
             if self.in_string {
                 if self.escaped {
                     self.escaped = false;
-                } else if b == b'"' {
-                    self.in_string = false;
-                    continue;
-                } else if b == b'\\' {
-                    self.escaped = true;
+                    self.string_len += 1;
+                    i += 1;
+                } else {
+                    match memchr::memchr2(b'"', b'\\', &bytes[i..]) {
+                        None => {
+                            self.string_len += bytes.len() - i;
+                            i = bytes.len();
+                        }
+                        Some(run) => {
+                            self.string_len += run;
+                            i += run;
+                            if bytes[i] == b'"' {
+                                self.in_string = false;
+                            } else {
+                                self.escaped = true;
+                                self.string_len += 1;
+                            }
+                            i += 1;
+                        }
+                    }
                 }
-                self.string_len += 1;
                 if self.string_len > self.max_string {
                     return Err(Fault::StringTooLong { limit: self.max_string, offset: self.string_start });
                 }
             } else {
+                let b = bytes[i];
                 match b {
                     b'"' => {
                         self.in_string = true;
                         self.string_len = 0;
-                        self.string_start = at;
+                        self.string_start = self.offset + i as u64;
                     }
                     b'[' | b'{' => {
                         self.depth += 1;
                         if self.depth > self.max_depth {
-                            return Err(Fault::TooDeep { limit: self.max_depth, offset: at });
+                            return Err(Fault::TooDeep { limit: self.max_depth, offset: self.offset + i as u64 });
                         }
                     }
                     // Unbalanced closers are the parser's business; saturate rather than wrap.
                     b']' | b'}' => self.depth = self.depth.saturating_sub(1),
                     _ => {}
                 }
+                i += 1;
             }
         }
         Ok(())
@@ -218,6 +238,29 @@ mod tests {
         assert!(matches!(run(br#"["abcde"]"#, limits), Err(Fault::StringTooLong { limit: 4, offset: 1 })));
         // `\"` does not close the string: 5 bytes.
         assert!(matches!(run(br#"["ab\"c"]"#, limits), Err(Fault::StringTooLong { .. })));
+    }
+
+    #[test]
+    fn whole_buffers_and_single_bytes_give_the_same_verdicts() {
+        let whole = |input: &[u8], limits: Limits| {
+            let mut guard = Guard::new(input, &limits, 0);
+            let mut out = Vec::new();
+            guard.read_to_end(&mut out).map(|_| out).map_err(|e| Fault::take(e).unwrap().to_string())
+        };
+        let limits = Limits { max_string: 4, max_depth: 2, ..Limits::default() };
+        let cases: [&[u8]; 7] = [
+            br#"["abcd","\"\\"]"#,
+            br#"["abcde"]"#,
+            br#"["ab\"c"]"#,
+            br#"{"a":[1,"[[[{{{"]}"#,
+            br#"{"a":[[1]]}"#,
+            br#"["ab\\",[["x"]]]"#,
+            br#"{"k":"\u00e9\u00e9"}"#,
+        ];
+        for case in cases {
+            let single = run(case, limits).map_err(|f| f.to_string());
+            assert_eq!(whole(case, limits), single, "{}", String::from_utf8_lossy(case));
+        }
     }
 
     #[test]

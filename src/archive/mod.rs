@@ -15,6 +15,7 @@ mod document;
 mod guard;
 mod schema;
 mod sniff;
+mod verified;
 
 use std::io::{self, BufReader, BufWriter, Read, Write};
 
@@ -27,6 +28,7 @@ use self::document::{Data, DocumentSeed, TopLevel, Versioned};
 use self::guard::{Fault, Guard};
 pub use self::schema::{SCHEMA_FILE, SCHEMA_ID, schema};
 pub use self::sniff::{FrameHeader, Layout, MAX_WINDOW_LOG, ZSTD_MAGIC};
+pub use self::verified::{Sealed, Written, verify_written, write_sealed};
 use crate::error::ArchiveError;
 use crate::host::{Deployment, HostIdentity};
 use crate::model::{ApiToken, Configuration, Counts};
@@ -156,12 +158,24 @@ impl Default for Limits {
 /// Builds the header of `data` exported from `source`: counts, both digests, the time (truncated
 /// to seconds) and this tool. `data` is put into canonical order first, and so are `api_tokens`.
 pub fn seal(
+    data: Configuration,
+    source: &HostIdentity,
+    scope: Scope,
+    api_tokens: Vec<ApiToken>,
+    created_at: DateTime<Utc>,
+) -> Archive {
+    seal_counted(data, source, scope, api_tokens, created_at).archive
+}
+
+/// [`seal`], keeping the length of the canonical data that the sealing pass measured, so that
+/// [`write_sealed`] writes the archive with one serialization instead of two.
+pub fn seal_counted(
     mut data: Configuration,
     source: &HostIdentity,
     scope: Scope,
     mut api_tokens: Vec<ApiToken>,
     created_at: DateTime<Utc>,
-) -> Archive {
+) -> Sealed {
     data.sort();
     api_tokens.sort();
     let mut header = Header {
@@ -180,8 +194,9 @@ pub fn seal(
     // it cannot fail. Were it to, the empty header bytes would give a digest that `read` refuses,
     // never a silently wrong archive.
     let canonical = serde_json::to_value(&header).and_then(digest::canonical_header).unwrap_or_default();
+    let data_len = digests.len;
     header.integrity_digest = digests.integrity(u64::from(FORMAT_VERSION), &canonical);
-    Archive { header, data }
+    Sealed { archive: Archive { header, data }, data_len }
 }
 
 /// `sha256:<hex>` of the canonical JSON of `data` (the content digest).

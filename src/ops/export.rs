@@ -79,12 +79,12 @@ pub fn export(store: &mut dyn Store, options: &ExportOptions) -> Result<ExportRe
     if options.scope == Scope::Migration {
         data.admins = None;
     }
-    let sealed = archive::seal(data, &host, options.scope, snapshot.api_tokens, Utc::now());
+    let sealed = archive::seal_counted(data, &host, options.scope, snapshot.api_tokens, Utc::now());
     let (path, encoding) = match &options.output {
         Output::File(p) => (p.clone(), options.encoding.unwrap_or_else(|| encoding_for(p))),
         Output::Dir(dir) => {
             let encoding = options.encoding.unwrap_or(Encoding::Zstd);
-            let name = super::archive_file_name("ativo", &host.base_url, sealed.header.created_at, encoding);
+            let name = super::archive_file_name("ativo", &host.base_url, sealed.archive.header.created_at, encoding);
             (super::unused_path(dir, &name), encoding)
         }
         Output::Stdout => {
@@ -105,10 +105,10 @@ pub fn export(store: &mut dyn Store, options: &ExportOptions) -> Result<ExportRe
         encoding,
         bytes,
         scope: options.scope,
-        counts: sealed.header.counts,
-        content_digest: sealed.header.content_digest.clone(),
-        integrity_digest: sealed.header.integrity_digest.clone(),
-        fingerprint: sealed.header.source.fingerprint.clone(),
+        counts: sealed.archive.header.counts,
+        content_digest: sealed.archive.header.content_digest.clone(),
+        integrity_digest: sealed.archive.header.integrity_digest.clone(),
+        fingerprint: sealed.archive.header.source.fingerprint.clone(),
         removed: removed.iter().map(|p| p.display().to_string()).collect(),
     };
     store.record(&Operation {
@@ -189,40 +189,44 @@ pub fn encoding_for(path: &std::path::Path) -> Encoding {
     if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("json")) { Encoding::Json } else { Encoding::Zstd }
 }
 
-/// Writes `sealed` to `path` atomically and verifies it by decoding it again: the digests read
-/// back must be the ones sealed. Returns the file size.
+/// Writes `sealed` to `path` atomically and verifies it by reading it back: the file must
+/// decompress to exactly the document bytes written (same length, same SHA-256; see
+/// [`archive::verify_written`] for why that is the archive as sealed). Returns the file size.
 ///
 /// # Errors
 ///
 /// As [`export`]; nothing is left at `path` on error.
-pub fn write_archive_file(path: &std::path::Path, sealed: &archive::Archive, encoding: Encoding) -> Result<u64> {
+pub fn write_archive_file(path: &std::path::Path, sealed: &archive::Sealed, encoding: Encoding) -> Result<u64> {
+    // Filled by the writing closure, read by the verifying one.
+    let written = std::cell::Cell::new(None);
     write_atomically(
         path,
         |file| {
             let mut out = BufWriter::with_capacity(1 << 20, file);
-            archive::write(sealed, &mut out, encoding)?;
+            written.set(Some(archive::write_sealed(sealed, &mut out, encoding)?));
             out.flush().map_err(|source| Error::File { action: "cannot write", path: path.to_path_buf(), source })
         },
         |file| {
             let len = file.metadata().map(|m| m.len()).unwrap_or(0);
-            verify_same(sealed, std::io::BufReader::with_capacity(1 << 16, file))?;
+            verify_same(written.get().as_ref(), encoding, std::io::BufReader::with_capacity(1 << 16, file))?;
             Ok(len)
         },
     )
 }
 
-fn write_verified_to_stdout(sealed: &archive::Archive, encoding: Encoding) -> Result<u64> {
+fn write_verified_to_stdout(sealed: &archive::Sealed, encoding: Encoding) -> Result<u64> {
     let tmp_error =
         |source| Error::File { action: "cannot use a temporary file in", path: std::env::temp_dir(), source };
     let mut tmp = tempfile::tempfile().map_err(tmp_error)?;
-    {
+    let written = {
         let mut out = BufWriter::with_capacity(1 << 20, &mut tmp);
-        archive::write(sealed, &mut out, encoding)?;
+        let written = archive::write_sealed(sealed, &mut out, encoding)?;
         out.flush().map_err(tmp_error)?;
-    }
+        written
+    };
     use std::io::{Seek, SeekFrom};
     tmp.seek(SeekFrom::Start(0)).map_err(tmp_error)?;
-    verify_same(sealed, std::io::BufReader::with_capacity(1 << 16, &mut tmp))?;
+    verify_same(Some(&written), encoding, std::io::BufReader::with_capacity(1 << 16, &mut tmp))?;
     tmp.seek(SeekFrom::Start(0)).map_err(tmp_error)?;
     let stdout_error = |source| Error::File { action: "cannot write", path: PathBuf::from("<stdout>"), source };
     let mut stdout = std::io::stdout().lock();
@@ -231,14 +235,9 @@ fn write_verified_to_stdout(sealed: &archive::Archive, encoding: Encoding) -> Re
     Ok(bytes)
 }
 
-fn verify_same(sealed: &archive::Archive, reader: impl std::io::Read) -> Result<()> {
-    let limits = Limits { max_size: u64::MAX, ..Limits::default() };
-    let back = archive::read(reader, &limits)?;
-    if back.header.integrity_digest != sealed.header.integrity_digest || back.data != sealed.data {
-        return Err(crate::error::ArchiveError::Integrity(
-            "the archive just written does not read back as written (failing disk?)".into(),
-        )
-        .into());
-    }
-    Ok(())
+fn verify_same(written: Option<&archive::Written>, encoding: Encoding, reader: impl std::io::Read) -> Result<()> {
+    let written = written.ok_or_else(|| {
+        crate::error::ArchiveError::Integrity("the archive was not written, so it cannot be verified".into())
+    })?;
+    Ok(archive::verify_written(reader, encoding, written)?)
 }

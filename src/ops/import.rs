@@ -126,11 +126,16 @@ pub fn dry_run_report(store: &mut dyn Store, options: &ImportOptions, checked: C
 pub fn apply(store: &mut dyn Store, options: &ImportOptions, checked: Checked) -> Result<ImportReport> {
     let host = store.host()?.identity;
     let Checked { archive, findings, host_match, .. } = checked;
+    let Archive { header, data } = archive;
+    // Moved into the store on the one call of the plan, rather than cloned: the configuration
+    // is the bulk of an import's memory.
+    let mut data = Some(data);
     let mut outcome: Option<(String, String, Plan)> = None;
     options.progress.phase("waiting for the store's write lock", None);
     store.replace(&mut |current| {
+        let new = data.take().ok_or_else(|| Error::Usage("the store ran the import plan twice".into()))?;
         let before = archive::content_digest(&current.config);
-        let plan = diff::plan(&current.config, &archive.data);
+        let plan = diff::plan(&current.config, &new);
         options.progress.phase("writing the safety backup", None);
         let backup = write_safety_backup(&options.safety_dir, &host, current)?;
         options.progress.phase("replacing the configuration", None);
@@ -139,19 +144,19 @@ pub fn apply(store: &mut dyn Store, options: &ImportOptions, checked: Checked) -
             at: Utc::now(),
             kind: "import".into(),
             os_user: super::os_user(),
-            archive_digest: Some(archive.header.integrity_digest.clone()),
-            content_digest: Some(archive.header.content_digest.clone()),
+            archive_digest: Some(header.integrity_digest.clone()),
+            content_digest: Some(header.content_digest.clone()),
             outcome: "ok".into(),
             detail: serde_json::json!({
                 "input": options.input.to_string(),
-                "source_fingerprint": archive.header.source.fingerprint,
+                "source_fingerprint": header.source.fingerprint,
                 "host_match": host_match,
                 "safety_backup": backup.display().to_string(),
                 "content_digest_before": before,
             }),
         };
         outcome = Some((backup.display().to_string(), before, plan));
-        Ok((archive.data.clone(), op))
+        Ok((new, op))
     })?;
     options.progress.finish();
     let (backup, before, plan) = outcome.ok_or_else(|| Error::Usage("the store did not run the import".into()))?;
@@ -163,7 +168,7 @@ pub fn apply(store: &mut dyn Store, options: &ImportOptions, checked: Checked) -
         warnings: findings,
         safety_backup: Some(backup),
         content_digest_before: before,
-        content_digest_after: archive.header.content_digest,
+        content_digest_after: header.content_digest,
     })
 }
 
@@ -178,8 +183,9 @@ pub fn write_safety_backup(dir: &Path, host: &HostIdentity, current: &crate::sto
         path: dir.to_path_buf(),
         source,
     })?;
-    let sealed = archive::seal(current.config.clone(), host, Scope::Full, current.api_tokens.clone(), Utc::now());
-    let name = super::archive_file_name("safety", &host.base_url, sealed.header.created_at, Encoding::Zstd);
+    let sealed =
+        archive::seal_counted(current.config.clone(), host, Scope::Full, current.api_tokens.clone(), Utc::now());
+    let name = super::archive_file_name("safety", &host.base_url, sealed.archive.header.created_at, Encoding::Zstd);
     let path = super::unused_path(dir, &name);
     super::export::write_archive_file(&path, &sealed, Encoding::Zstd)?;
     Ok(path)
