@@ -142,3 +142,21 @@ fn quiet_prints_nothing_verbose_adds_timing_and_no_progress_without_a_terminal()
     bin().args(["--verbose", "validate"]).arg(&archive).assert().success().stderr(predicate::str::contains("took"));
     bin().args(["--quiet", "--verbose", "validate"]).arg(&archive).assert().code(2);
 }
+
+#[test]
+fn a_closed_pipe_ends_the_output_quietly_not_with_a_panic() {
+    use std::io::Read;
+    use std::process::Stdio;
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("ativo-backup"))
+        .arg("man")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = [0u8; 16];
+    child.stdout.take().unwrap().read_exact(&mut first).unwrap(); // then the pipe closes
+    let mut stderr = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+    child.wait().unwrap();
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}

@@ -20,6 +20,7 @@ use ativo_backup::sample::SampleSize;
 use ativo_backup::store::{self, Location};
 
 fn main() -> ExitCode {
+    restore_default_sigpipe();
     let cli = Cli::parse();
     let format = cli.format;
     let verbose = cli.verbose;
@@ -259,5 +260,19 @@ fn confirm_migration(store: &str, input: &Input, checked: &ops::migrate::Checked
         Ok(())
     } else {
         Err(Error::Usage("migration cancelled; nothing was changed".into()))
+    }
+}
+
+/// Lets `ativo-backup ... | head` end quietly, as other Unix tools do.
+///
+/// Rust ignores SIGPIPE, so a write to a closed pipe returns an error and `println!` panics
+/// ("failed printing to stdout: Broken pipe"). With the default action restored, the process ends
+/// by the signal instead, which shells treat as the normal end of a pipeline.
+fn restore_default_sigpipe() {
+    #[cfg(unix)]
+    // SAFETY: called first thing in `main`, before any other thread exists; SIG_DFL is a valid
+    // disposition for SIGPIPE.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
