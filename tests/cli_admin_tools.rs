@@ -147,8 +147,14 @@ fn quiet_prints_nothing_verbose_adds_timing_and_no_progress_without_a_terminal()
 fn a_closed_pipe_ends_the_output_quietly_not_with_a_panic() {
     use std::io::Read;
     use std::process::Stdio;
+    let work = TempDir::new().unwrap();
+    let store = work.path().join("ativo.db");
+    init(&store, "https://jira.example.com");
+    // ~140 KB of plain JSON: more than a pipe buffer holds, so the writer meets the closed pipe.
     let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("ativo-backup"))
-        .arg("man")
+        .arg("--store")
+        .arg(&store)
+        .args(["export", "--encoding", "json", "-o", "-"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -157,6 +163,7 @@ fn a_closed_pipe_ends_the_output_quietly_not_with_a_panic() {
     child.stdout.take().unwrap().read_exact(&mut first).unwrap(); // then the pipe closes
     let mut stderr = String::new();
     child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
-    child.wait().unwrap();
+    let status = child.wait().unwrap();
     assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(!status.success());
 }
