@@ -150,11 +150,13 @@ fn a_closed_pipe_ends_the_output_quietly_not_with_a_panic() {
     let work = TempDir::new().unwrap();
     let store = work.path().join("ativo.db");
     init(&store, "https://jira.example.com");
-    // ~140 KB of plain JSON: more than a pipe buffer holds, so the writer meets the closed pipe.
+    let archive = work.path().join("a.json.zst");
+    bin().arg("--store").arg(&store).arg("export").arg("-o").arg(&archive).assert().success();
+    // A JSON report on 200 files is far more than a pipe buffer holds, so the writer meets the
+    // closed pipe while printing.
     let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("ativo-backup"))
-        .arg("--store")
-        .arg(&store)
-        .args(["export", "--encoding", "json", "-o", "-"])
+        .args(["--format", "json", "validate"])
+        .args(std::iter::repeat_n(&archive, 200))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
