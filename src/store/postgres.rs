@@ -21,8 +21,22 @@
 //! * Reads (`snapshot`, `host`, `operations`) run in one REPEATABLE READ READ ONLY transaction:
 //!   one MVCC snapshot for every table, so a reader sees the configuration before an import or
 //!   after it, never a mix, and never waits for a writer.
-//! * The replace deletes with `DELETE`, not `TRUNCATE`: TRUNCATE would block readers with an
-//!   ACCESS EXCLUSIVE lock and is not MVCC-safe (an older snapshot would see empty tables).
+//! * The replace deletes with `DELETE`, not `TRUNCATE`: TRUNCATE is not MVCC-safe (a snapshot
+//!   taken before it would see empty tables afterwards).
+//!
+//! # Bulk writes
+//!
+//! Rows go in with `COPY ... FROM STDIN`. PostgreSQL checks a foreign key once per inserted row
+//! (a trigger and a query each), which costs several times the insert itself; for a large
+//! configuration ([`BULK_ROWS`] rows or more) written by the owner of the tables, the replace
+//! therefore locks the configuration tables (ACCESS EXCLUSIVE, in the order readers read them,
+//! so a reader and the writer cannot deadlock), drops their foreign keys, deletes and copies,
+//! and adds the same foreign keys back, which checks every row in one set-based query per key,
+//! as `pg_restore` does. All of it is one transaction: nobody else ever sees the tables without
+//! their keys, a failed check rolls everything back, and a reader that started earlier still
+//! sees the old rows (DELETE is MVCC-safe). The price: readers wait while such an import
+//! writes (about a second for the large sample). Smaller configurations, and users that may
+//! only read and write rows, take the row-checked path, which never blocks readers.
 
 use std::io::Write;
 use std::time::Duration;
@@ -58,6 +72,11 @@ pub const LOCK_OBJECT: i32 = 1;
 /// How long connecting may take when the URL does not say (`connect_timeout`): a server that
 /// does not answer must not hang an admin's shell or a cron job forever.
 const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// From this many rows on, a replace by the tables' owner checks foreign keys once per key
+/// instead of once per row (see "Bulk writes" above). Below it the per-row checks cost less
+/// than dropping and adding the keys, and readers are never blocked.
+pub const BULK_ROWS: u64 = 20_000;
 
 /// Rows of one table are sent in `COPY` batches of about this many bytes.
 const COPY_BATCH_BYTES: usize = 4 << 20;
@@ -126,6 +145,8 @@ impl Ctx {
             "the server accepts no writes (a standby?); point --store at the primary"
         } else if code.code().starts_with("57") || code.code().starts_with("08") {
             "the server ended the connection; it rolls back an unfinished transaction, so nothing was written; check the server and try again"
+        } else if *code == SqlState::T_R_DEADLOCK_DETECTED {
+            "another session locked the store's tables in another order and the server broke the deadlock by ending this transaction; nothing was written, try again"
         } else if *code == SqlState::UNDEFINED_TABLE {
             "a table of the store is missing; was it dropped by hand? restore the store from a backup into a fresh database"
         } else {
@@ -542,6 +563,53 @@ fn commit(tx: Transaction<'_>, ctx: &Ctx, action: &str) -> Result<(), StoreError
     tx.commit().map_err(ctx.on(&format!("committing ({action})")))
 }
 
+/// Whether the connected user owns every configuration table (ALTER TABLE needs it).
+fn owns_config_tables(tx: &mut Transaction<'_>, ctx: &Ctx) -> Result<bool, StoreError> {
+    let names: Vec<&str> = relational::CONFIG_TABLES.iter().map(|t| t.name).collect();
+    let owned: Option<bool> = tx
+        .query_one(
+            "SELECT bool_and(pg_has_role(current_user, c.relowner, 'USAGE'))
+             FROM unnest($1::text[]) AS n JOIN pg_class c ON c.oid = to_regclass(quote_ident(n))",
+            &[&names],
+        )
+        .and_then(|r| r.try_get(0))
+        .map_err(ctx.on("checking who owns the store's tables"))?;
+    Ok(owned.unwrap_or(false))
+}
+
+/// Locks the configuration tables and drops their foreign keys; returns the statements that add
+/// the same keys back. See "Bulk writes" in the module docs.
+fn suspend_foreign_keys(tx: &mut Transaction<'_>, ctx: &Ctx) -> Result<Vec<String>, StoreError> {
+    let action = "locking the configuration tables for a bulk write";
+    let names: Vec<&str> = relational::CONFIG_TABLES.iter().map(|t| t.name).collect();
+    // One statement, tables in the order readers read them: a reader holding some of them
+    // never waits for one that this writer already holds.
+    tx.batch_execute(&format!("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE", names.join(", "))).map_err(ctx.on(action))?;
+    let rows = tx
+        .query(
+            "SELECT format('ALTER TABLE %s DROP CONSTRAINT %I', c.conrelid::regclass, c.conname),
+                    format('ALTER TABLE %s ADD CONSTRAINT %I %s', c.conrelid::regclass, c.conname, pg_get_constraintdef(c.oid))
+             FROM pg_constraint c
+             WHERE c.contype = 'f'
+               AND c.conrelid IN (SELECT to_regclass(quote_ident(n)) FROM unnest($1::text[]) AS n)
+             ORDER BY c.conrelid::regclass::text, c.conname",
+            &[&names],
+        )
+        .map_err(ctx.on("reading the foreign keys of the store's tables"))?;
+    let mut restore = Vec::with_capacity(rows.len());
+    let mut drop = String::new();
+    let err = ctx.on("reading the foreign keys of the store's tables");
+    for r in &rows {
+        let d: String = r.try_get(0).map_err(&err)?;
+        let a: String = r.try_get(1).map_err(&err)?;
+        drop.push_str(&d);
+        drop.push_str(";\n");
+        restore.push(a);
+    }
+    tx.batch_execute(&drop).map_err(ctx.on("dropping foreign keys for a bulk write"))?;
+    Ok(restore)
+}
+
 fn read_snapshot(tx: &mut Transaction<'_>, ctx: &Ctx) -> Result<Snapshot, StoreError> {
     let mut src = Source { tx, ctx };
     let config = relational::read_configuration(&mut src)?;
@@ -711,12 +779,22 @@ impl Store for PostgresStore {
         let current = read_snapshot(&mut tx, ctx)?;
         let (mut config, op) = plan(&current)?;
         config.sort();
+        let rows = crate::sample::row_count(&config) + crate::sample::row_count(&current.config);
+        let restore = if rows >= BULK_ROWS && owns_config_tables(&mut tx, ctx)? {
+            suspend_foreign_keys(&mut tx, ctx)?
+        } else {
+            Vec::new()
+        };
         for table in relational::CONFIG_TABLES.iter().rev() {
             tx.batch_execute(&table.delete_sql()).map_err(ctx.on(&format!("emptying table {}", table.name)))?;
         }
         let mut sink = Sink::new(&mut tx, ctx);
         relational::write_configuration(&config, &mut sink)?;
         sink.finish()?;
+        for statement in &restore {
+            // Checks every row against the key at once; a violation rolls everything back.
+            tx.batch_execute(statement).map_err(ctx.on("checking the foreign keys"))?;
+        }
         insert_operation(&mut tx, ctx, &op)?;
         commit(tx, ctx, action)?;
         Ok(())
