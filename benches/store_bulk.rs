@@ -84,7 +84,12 @@ fn main() {
         pg_times.push(pg);
     }
     let (s, p) = (median(sqlite_times), median(pg_times));
-    println!("median: sqlite {:.1} ms, postgresql {:.1} ms, ratio postgresql/sqlite {:.2} (target <= 2.0)", ms(s), ms(p), ms(p) / ms(s));
+    println!(
+        "median: sqlite {:.1} ms, postgresql {:.1} ms, ratio postgresql/sqlite {:.2} (target <= 2.0)",
+        ms(s),
+        ms(p),
+        ms(p) / ms(s)
+    );
 }
 
 fn ms(d: Duration) -> f64 {

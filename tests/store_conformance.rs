@@ -658,7 +658,10 @@ impl Backend for Pg {
     fn exists(&self, location: &Location) -> bool {
         let mut c = pg_support::connect(Self::url(location));
         let n: i64 = c
-            .query_one("SELECT count(*) FROM pg_tables WHERE schemaname NOT IN ('pg_catalog', 'information_schema')", &[])
+            .query_one(
+                "SELECT count(*) FROM pg_tables WHERE schemaname NOT IN ('pg_catalog', 'information_schema')",
+                &[],
+            )
             .unwrap()
             .get(0);
         n > 0
@@ -674,11 +677,8 @@ impl Backend for Pg {
         // The store's write lock is the advisory lock every writer takes (SQLite's equivalent
         // is BEGIN IMMEDIATE); row locks alone would not conflict with a replace of an empty
         // store.
-        let lock = format!(
-            "SELECT pg_advisory_xact_lock({}, {})",
-            store::POSTGRES_LOCK_CLASS,
-            store::POSTGRES_LOCK_OBJECT
-        );
+        let lock =
+            format!("SELECT pg_advisory_xact_lock({}, {})", store::POSTGRES_LOCK_CLASS, store::POSTGRES_LOCK_OBJECT);
         c.batch_execute(&lock).unwrap();
         c.batch_execute(sql).unwrap();
         // Dropping the client closes the connection: the server rolls the transaction back.

@@ -222,7 +222,8 @@ mod server {
         let (code, text) = run(bin().args(["--store", &db.url, "host"]));
         assert_eq!(code, 7, "{text}");
         assert!(text.contains("not a usable ativo store") && text.contains("team"), "{text}");
-        let (code, text) = run(bin().args(["--store", &db.url, "init", "--server-id", SERVER_ID, "--base-url", BASE_URL]));
+        let (code, text) =
+            run(bin().args(["--store", &db.url, "init", "--server-id", SERVER_ID, "--base-url", BASE_URL]));
         assert_eq!(code, 7, "{text}");
         assert!(text.contains("database of its own"), "{text}");
         let tables: Vec<String> = db
@@ -260,7 +261,10 @@ mod server {
         drop(store::create(&db.location(), &host()).unwrap());
         let mut c = db.client();
         let fks: i64 = c
-            .query_one("SELECT count(*) FROM pg_constraint WHERE contype = 'f' AND conrelid = 'capacity'::regclass", &[])
+            .query_one(
+                "SELECT count(*) FROM pg_constraint WHERE contype = 'f' AND conrelid = 'capacity'::regclass",
+                &[],
+            )
             .unwrap()
             .get(0);
         assert_eq!(fks, 2, "capacity references pi and team");

@@ -13,7 +13,9 @@ mod postgres;
 mod relational;
 mod sqlite;
 
-pub use postgres::{BULK_ROWS as POSTGRES_BULK_ROWS, LOCK_CLASS as POSTGRES_LOCK_CLASS, LOCK_OBJECT as POSTGRES_LOCK_OBJECT};
+pub use postgres::{
+    BULK_ROWS as POSTGRES_BULK_ROWS, LOCK_CLASS as POSTGRES_LOCK_CLASS, LOCK_OBJECT as POSTGRES_LOCK_OBJECT,
+};
 
 use std::path::PathBuf;
 use std::time::Duration;

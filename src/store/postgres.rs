@@ -483,9 +483,14 @@ impl RowSource for Source<'_, '_> {
 fn existing_tables(tx: &mut Transaction<'_>, ctx: &Ctx) -> Result<Vec<String>, StoreError> {
     let names: Vec<&str> = OWN_TABLES.to_vec();
     let rows = tx
-        .query("SELECT name FROM unnest($1::text[]) AS name WHERE to_regclass(quote_ident(name)) IS NOT NULL", &[&names])
+        .query(
+            "SELECT name FROM unnest($1::text[]) AS name WHERE to_regclass(quote_ident(name)) IS NOT NULL",
+            &[&names],
+        )
         .map_err(ctx.on("looking for the store's tables"))?;
-    rows.iter().map(|r| r.try_get::<_, String>(0).map_err(|e| ctx.error("looking for the store's tables", &e))).collect()
+    rows.iter()
+        .map(|r| r.try_get::<_, String>(0).map_err(|e| ctx.error("looking for the store's tables", &e)))
+        .collect()
 }
 
 /// The schema version of the store in this database, or why there is none.
@@ -650,7 +655,8 @@ fn insert_operation(tx: &mut Transaction<'_>, ctx: &Ctx, op: &Operation) -> Resu
         }
     }
     // `id` is left out: the identity column assigns the next one.
-    let sql = format!("INSERT INTO {} ({}) VALUES ($1, $2, $3, $4, $5, $6, $7)", table.name, table.columns[1..].join(", "));
+    let sql =
+        format!("INSERT INTO {} ({}) VALUES ($1, $2, $3, $4, $5, $6, $7)", table.name, table.columns[1..].join(", "));
     let params: Vec<&(dyn ToSql + Sync)> = values.iter().map(|v| v as &(dyn ToSql + Sync)).collect();
     tx.execute(&sql, &params).map_err(ctx.on(action))?;
     Ok(())
