@@ -5,11 +5,17 @@
 //! the host identity (with accepted aliases), REST API token metadata and an operations log.
 //! This file owns the public API (locations, the trait, options, the log entry types); the
 //! table mapping shared by the backends is in `relational.rs`, the SQLite backend in
-//! `sqlite.rs` with its DDL under `sql/sqlite/`. What gets written, and when, is decided by the
-//! operations (`crate::ops`), never here.
+//! `sqlite.rs` with its DDL under `sql/sqlite/`, the PostgreSQL backend in `postgres.rs` with
+//! its DDL under `sql/postgres/`. What gets written, and when, is decided by the operations
+//! (`crate::ops`), never here.
 
+mod postgres;
 mod relational;
 mod sqlite;
+
+pub use postgres::{
+    BULK_ROWS as POSTGRES_BULK_ROWS, LOCK_CLASS as POSTGRES_LOCK_CLASS, LOCK_OBJECT as POSTGRES_LOCK_OBJECT,
+};
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -160,14 +166,6 @@ fn host_change_operation(before: &HostIdentity, after: &HostIdentity, kept_as_al
     }
 }
 
-fn postgres_not_built(location: &Location) -> StoreError {
-    StoreError::Backend {
-        location: location.describe(),
-        action: "opening the store".to_owned(),
-        message: "the postgresql backend is not built yet; use a SQLite store (a file path) for now".to_owned(),
-    }
-}
-
 /// The host identity of a store, with the identities it also accepts archives from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct HostRecord {
@@ -267,8 +265,10 @@ pub trait Store {
 ///
 /// # Errors
 ///
-/// [`StoreError::Missing`] when there is none; [`StoreError::NotInitialised`] when the location
-/// holds something else; [`StoreError::Backend`] for connection problems.
+/// [`StoreError::Missing`] when there is none (PostgreSQL: the database holds none of the
+/// store's tables); [`StoreError::NotInitialised`] when the location holds something else;
+/// [`StoreError::Backend`] for connection problems (refused, authentication failed, no such
+/// database), named by host, port, database and user, never by password.
 pub fn open(location: &Location) -> Result<Box<dyn Store>> {
     open_with(location, &OpenOptions::from_env()?)
 }
@@ -282,7 +282,7 @@ pub fn open(location: &Location) -> Result<Box<dyn Store>> {
 pub fn open_with(location: &Location, options: &OpenOptions) -> Result<Box<dyn Store>> {
     match location {
         Location::Sqlite(path) => Ok(Box::new(sqlite::SqliteStore::open(path, options)?)),
-        Location::Postgres(_) => Err(postgres_not_built(location).into()),
+        Location::Postgres(url) => Ok(Box::new(postgres::PostgresStore::open(url, &location.describe(), options)?)),
     }
 }
 
@@ -296,7 +296,8 @@ pub fn create(location: &Location, host: &HostIdentity) -> Result<Box<dyn Store>
 }
 
 /// [`create`] with explicit options. A SQLite store is built in a temporary file beside the
-/// target and renamed into place when complete; its directory must exist.
+/// target and renamed into place when complete; its directory must exist. A PostgreSQL store
+/// is created in an existing database (made by its admin), in one transaction.
 ///
 /// # Errors
 ///
@@ -304,7 +305,9 @@ pub fn create(location: &Location, host: &HostIdentity) -> Result<Box<dyn Store>
 pub fn create_with(location: &Location, host: &HostIdentity, options: &OpenOptions) -> Result<Box<dyn Store>> {
     match location {
         Location::Sqlite(path) => Ok(Box::new(sqlite::SqliteStore::create(path, host, options)?)),
-        Location::Postgres(_) => Err(postgres_not_built(location).into()),
+        Location::Postgres(url) => {
+            Ok(Box::new(postgres::PostgresStore::create(url, &location.describe(), host, options)?))
+        }
     }
 }
 

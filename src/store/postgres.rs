@@ -1,0 +1,867 @@
+//! The PostgreSQL backend, for Data Center clusters whose nodes share one database. This file
+//! owns the connection (URL parsing, timeouts, what a password may never reach), schema
+//! migrations, transactions and the cluster-wide write lock, the bulk-insert mechanics (`COPY`),
+//! and the mapping of PostgreSQL errors to [`StoreError`]. What the tables hold and how a
+//! configuration maps to rows is `relational.rs`'s business; the DDL lives in
+//! `sql/postgres/*.sql`. Creating the database itself is the database admin's job, not ours.
+//!
+//! # Concurrency
+//!
+//! * Every write transaction (import, host change, token list, log entry) first takes the
+//!   transaction-level advisory lock [`LOCK_CLASS`]`/`[`LOCK_OBJECT`] with
+//!   `pg_advisory_xact_lock`, waiting at most the lock timeout (`SET LOCAL lock_timeout`, which
+//!   PostgreSQL applies to advisory locks as to every other lock, and to the row locks a DELETE
+//!   may wait for). A writer that does not get it in time gets [`StoreError::Locked`]. The lock
+//!   belongs to the transaction: COMMIT, ROLLBACK, a dropped connection or a killed client
+//!   (the server aborts the transaction when the socket closes) all release it, so it can never
+//!   go stale.
+//! * A replace runs in READ COMMITTED under that lock: every statement after the lock sees what
+//!   the previous writer committed (a REPEATABLE READ snapshot would be taken by the lock's
+//!   own SELECT, before the wait, and be stale).
+//! * Reads (`snapshot`, `host`, `operations`) run in one REPEATABLE READ READ ONLY transaction:
+//!   one MVCC snapshot for every table, so a reader sees the configuration before an import or
+//!   after it, never a mix, and never waits for a writer.
+//! * The replace deletes with `DELETE`, not `TRUNCATE`: TRUNCATE is not MVCC-safe (a snapshot
+//!   taken before it would see empty tables afterwards).
+//!
+//! # Bulk writes
+//!
+//! Rows go in with `COPY ... FROM STDIN`. PostgreSQL checks a foreign key once per inserted row
+//! (a trigger and a query each), which costs several times the insert itself; for a large
+//! configuration ([`BULK_ROWS`] rows or more) written by the owner of the tables, the replace
+//! therefore locks the configuration tables (ACCESS EXCLUSIVE, in the order readers read them,
+//! so a reader and the writer cannot deadlock), drops their foreign keys, deletes and copies,
+//! and adds the same foreign keys back, which checks every row in one set-based query per key,
+//! as `pg_restore` does. All of it is one transaction: nobody else ever sees the tables without
+//! their keys, a failed check rolls everything back, and a reader that started earlier still
+//! sees the old rows (DELETE is MVCC-safe). The price: readers wait while such an import
+//! writes (about a second for the large sample). Smaller configurations, and users that may
+//! only read and write rows, take the row-checked path, which never blocks readers.
+
+use std::io::Write;
+use std::time::Duration;
+
+use postgres::error::{DbError, SqlState};
+use postgres::types::{IsNull, ToSql, Type, to_sql_checked};
+use postgres::{Client, Config, IsolationLevel, NoTls, Transaction};
+
+use super::relational::{self, Migration, RowRef, RowSink, RowSource, Table, Value};
+use super::{HostRecord, OpenOptions, Operation, Plan, Snapshot, Store};
+use crate::error::{Result, StoreError};
+use crate::host::HostIdentity;
+use crate::model::{ApiToken, Configuration};
+
+/// This build's schema migrations, oldest first. Versions are shared with every backend.
+const MIGRATIONS: &[Migration] =
+    &[Migration { version: 1, name: "init", sql: include_str!("sql/postgres/0001_init.sql") }];
+
+/// Records which migrations ran; created with the store, before the first migration.
+const SCHEMA_MIGRATIONS_DDL: &str = "CREATE TABLE schema_migrations (
+    version     BIGINT PRIMARY KEY,
+    name        TEXT NOT NULL,
+    applied_at  TEXT NOT NULL
+)";
+
+/// First key of the write lock, `pg_advisory_xact_lock(LOCK_CLASS, LOCK_OBJECT)`: "ATVO" in
+/// ASCII, the same number as the SQLite files' `application_id`. It shows in `pg_locks` as
+/// `locktype = 'advisory'`, `classid = 1096046159`, `objid = 1`. Advisory locks are per database.
+pub const LOCK_CLASS: i32 = 0x4154_564f;
+/// Second key of the write lock.
+pub const LOCK_OBJECT: i32 = 1;
+
+/// How long connecting may take when the URL does not say (`connect_timeout`): a server that
+/// does not answer must not hang an admin's shell or a cron job forever.
+const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// From this many rows on, a replace by the tables' owner checks foreign keys once per key
+/// instead of once per row (see "Bulk writes" above). Below it the per-row checks cost less
+/// than dropping and adding the keys, and readers are never blocked.
+pub const BULK_ROWS: u64 = 20_000;
+
+/// Rows of one table are sent in `COPY` batches of about this many bytes.
+const COPY_BATCH_BYTES: usize = 4 << 20;
+
+/// Every table the store creates, to tell "no store here" from "someone else's tables".
+const OWN_TABLES: [&str; 5] = ["schema_migrations", "host_identity", "operation_log", "team", "capacity"];
+
+/// The newest schema version this build knows.
+fn latest_version() -> i64 {
+    MIGRATIONS.last().map_or(0, |m| m.version)
+}
+
+/// What every error message needs: where (password removed), how long a lock wait lasts, and
+/// the password itself so that it can be scrubbed from anything a server or library says.
+#[derive(Clone)]
+struct Ctx {
+    location: String,
+    lock_timeout: Duration,
+    secret: Option<String>,
+}
+
+impl Ctx {
+    /// `message` with the password, if any, replaced by `***`.
+    fn scrub(&self, message: String) -> String {
+        match &self.secret {
+            Some(p) if !p.is_empty() => message.replace(p.as_str(), "***"),
+            _ => message,
+        }
+    }
+
+    fn backend(&self, action: &str, message: String) -> StoreError {
+        StoreError::Backend { location: self.location.clone(), action: action.to_owned(), message: self.scrub(message) }
+    }
+
+    /// A closure mapping errors of one action.
+    fn on<'a>(&'a self, action: &'a str) -> impl Fn(postgres::Error) -> StoreError + 'a {
+        move |e| self.error(action, &e)
+    }
+
+    /// Maps a PostgreSQL error to a [`StoreError`] that says where, what we were doing, and
+    /// what to do about it.
+    fn error(&self, action: &str, e: &postgres::Error) -> StoreError {
+        let Some(db) = e.as_db_error() else {
+            // No answer from the server: the connection broke (server stopped, network, killed
+            // backend). The server rolls back a transaction whose connection is gone.
+            let hint = if action.starts_with("committing") {
+                "the connection was lost while committing, so the change may or may not have been applied; check with `ativo-backup diff` and the operations log"
+            } else {
+                "the connection to the server was lost; the server rolls back an unfinished transaction, so nothing was written; check the server and try again"
+            };
+            return self.backend(action, format!("{}; {hint}", with_causes(e)));
+        };
+        let code = db.code();
+        if *code == SqlState::LOCK_NOT_AVAILABLE {
+            return StoreError::Locked {
+                location: self.location.clone(),
+                waited_ms: u64::try_from(self.lock_timeout.as_millis()).unwrap_or(u64::MAX),
+            };
+        }
+        let text = describe_db_error(db);
+        let hint = if code.code().starts_with("23") {
+            "the data breaks a rule of the store's schema (a reference to a missing team, a duplicate key...), nothing was changed"
+        } else if *code == SqlState::INSUFFICIENT_PRIVILEGE {
+            "the database user lacks a privilege: `init` needs CREATE on the schema, every other command SELECT, INSERT, UPDATE and DELETE on the store's tables (README, \"Data Center: PostgreSQL\")"
+        } else if *code == SqlState::READ_ONLY_SQL_TRANSACTION {
+            "the server accepts no writes (a standby?); point --store at the primary"
+        } else if code.code().starts_with("57") || code.code().starts_with("08") {
+            "the server ended the connection; it rolls back an unfinished transaction, so nothing was written; check the server and try again"
+        } else if *code == SqlState::T_R_DEADLOCK_DETECTED {
+            "another session locked the store's tables in another order and the server broke the deadlock by ending this transaction; nothing was written, try again"
+        } else if *code == SqlState::UNDEFINED_TABLE {
+            "a table of the store is missing; was it dropped by hand? restore the store from a backup into a fresh database"
+        } else {
+            "nothing was changed"
+        };
+        self.backend(action, format!("{text}; {hint}"))
+    }
+}
+
+/// An error without a server answer, with its causes: the client library's own message ("error
+/// connecting to server") says nothing of why ("connection refused") without them.
+fn with_causes(e: &postgres::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        let more = cause.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+/// The server's message with its detail and hint, and the constraint it names.
+fn describe_db_error(db: &DbError) -> String {
+    let mut text = format!("{} ({})", db.message(), db.code().code());
+    if let Some(c) = db.constraint() {
+        text.push_str(&format!(", constraint {c}"));
+    }
+    if let Some(d) = db.detail() {
+        text.push_str(&format!(": {d}"));
+    }
+    if let Some(h) = db.hint() {
+        text.push_str(&format!(" (server hint: {h})"));
+    }
+    text
+}
+
+/// `host:port/database` of a parsed URL, for messages about connecting.
+fn target(config: &Config) -> String {
+    let host = match config.get_hosts().first() {
+        Some(postgres::config::Host::Tcp(h)) => h.clone(),
+        #[cfg(unix)]
+        Some(postgres::config::Host::Unix(p)) => p.display().to_string(),
+        None => "localhost".to_owned(),
+    };
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    let user = config.get_user().map_or_else(|| "(the OS user)".to_owned(), str::to_owned);
+    let db = config.get_dbname().map_or_else(|| user.clone(), str::to_owned);
+    format!("{host}:{port}/{db} as user {user}")
+}
+
+/// Parses the URL and connects. The URL's password never reaches a message: errors name the
+/// host, port, database and user only, and anything the server or library says is scrubbed.
+fn connect(url: &str, options: &OpenOptions, location: &str) -> Result<(Client, Ctx), StoreError> {
+    // The client library accepts only lower-case schemes; `Location::parse` accepts any case.
+    let normalised = match url.split_once("://") {
+        Some((scheme, rest)) => format!("{}://{rest}", scheme.to_ascii_lowercase()),
+        None => url.to_owned(),
+    };
+    let mut ctx = Ctx { location: location.to_owned(), lock_timeout: options.lock_timeout, secret: None };
+    let mut config: Config = normalised.parse().map_err(|e: postgres::Error| {
+        ctx.backend(
+            "reading the postgres url",
+            format!("{e}; write it as postgres://user@host:port/database (percent-encode special characters)"),
+        )
+    })?;
+    ctx.secret = config.get_password().map(|p| String::from_utf8_lossy(p).into_owned());
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(DEFAULT_CONNECT_TIMEOUT);
+    }
+    if config.get_application_name().is_none() {
+        // Shows in pg_stat_activity, so a DBA can tell who holds the lock.
+        config.application_name("ativo-backup");
+    }
+    let target = target(&config);
+    let client = config.connect(NoTls).map_err(|e| {
+        let action = format!("connecting to {target}");
+        let message = match e.as_db_error() {
+            Some(db) if *db.code() == SqlState::INVALID_CATALOG_NAME => format!(
+                "{}; the database must exist before `ativo-backup init` (a database admin creates it: CREATE DATABASE ... OWNER ...)",
+                db.message()
+            ),
+            Some(db)
+                if *db.code() == SqlState::INVALID_PASSWORD
+                    || *db.code() == SqlState::INVALID_AUTHORIZATION_SPECIFICATION =>
+            {
+                format!(
+                    "authentication failed: {}; check the user and password in --store / ATIVO_STORE and the server's pg_hba.conf",
+                    db.message()
+                )
+            }
+            Some(db) => format!("{}; check the server and the URL", describe_db_error(db)),
+            None => format!(
+                "{}; check that the server is running and reachable at that host and port (a TLS-only server is not supported by this build)",
+                with_causes(&e)
+            ),
+        };
+        ctx.backend(&action, message)
+    })?;
+    Ok((client, ctx))
+}
+
+/// A store in a PostgreSQL database.
+pub(crate) struct PostgresStore {
+    client: Client,
+    ctx: Ctx,
+}
+
+impl ToSql for Value<'_> {
+    fn to_sql(
+        &self,
+        ty: &Type,
+        out: &mut postgres::types::private::BytesMut,
+    ) -> std::result::Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        match *self {
+            Value::Null => Ok(IsNull::Yes),
+            Value::Bool(b) => b.to_sql(ty, out),
+            Value::Int(n) => n.to_sql(ty, out),
+            Value::Real(x) => x.to_sql(ty, out),
+            Value::Text(s) => s.to_sql(ty, out),
+        }
+    }
+
+    fn accepts(ty: &Type) -> bool {
+        // Every column of the store is one of these (integers are all BIGINT); a value of the
+        // wrong kind for its column is refused by the inner `to_sql`.
+        matches!(*ty, Type::BOOL | Type::INT8 | Type::FLOAT8 | Type::TEXT | Type::VARCHAR)
+    }
+
+    to_sql_checked!();
+}
+
+/// The error for a NUL character, which PostgreSQL's text types cannot hold.
+fn nul_error(ctx: &Ctx, table: &str, column: &str) -> StoreError {
+    ctx.backend(
+        &format!("inserting into table {table}"),
+        format!(
+            "postgresql cannot store the nul character (\\u0000) in table {table}, column {column}; remove it from the archive or keep this configuration in a SQLite store; nothing was written"
+        ),
+    )
+}
+
+/// Appends `s` escaped for `COPY ... FROM STDIN` text format.
+fn push_copy_text(buf: &mut Vec<u8>, s: &str) {
+    for b in s.bytes() {
+        match b {
+            b'\\' => buf.extend_from_slice(b"\\\\"),
+            b'\t' => buf.extend_from_slice(b"\\t"),
+            b'\n' => buf.extend_from_slice(b"\\n"),
+            b'\r' => buf.extend_from_slice(b"\\r"),
+            _ => buf.push(b),
+        }
+    }
+}
+
+/// Inserts rows with `COPY ... FROM STDIN` (text format): rows arrive grouped by table, so each
+/// table's rows are encoded into one buffer and sent in one round trip per few megabytes.
+/// Call [`Sink::finish`] after the last row: a `COPY` is sent when the table changes or the
+/// buffer is full, so the last batch is still waiting.
+struct Sink<'t, 'c> {
+    tx: &'t mut Transaction<'c>,
+    ctx: &'t Ctx,
+    table: Option<&'static Table>,
+    buf: Vec<u8>,
+}
+
+impl<'t, 'c> Sink<'t, 'c> {
+    fn new(tx: &'t mut Transaction<'c>, ctx: &'t Ctx) -> Self {
+        Sink { tx, ctx, table: None, buf: Vec::new() }
+    }
+
+    fn flush(&mut self) -> Result<(), StoreError> {
+        let Some(table) = self.table else { return Ok(()) };
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let action = format!("inserting into table {}", table.name);
+        let sql = format!("COPY {} ({}) FROM STDIN", table.name, table.columns.join(", "));
+        let mut writer = self.tx.copy_in(&sql).map_err(self.ctx.on(&action))?;
+        // A write error means the connection broke; the server's own error, if any, comes
+        // with `finish`.
+        writer.write_all(&self.buf).map_err(|e| {
+            self.ctx.backend(&action, format!("{e}; the connection to the server was lost, nothing was written"))
+        })?;
+        writer.finish().map_err(self.ctx.on(&action))?;
+        self.buf.clear();
+        Ok(())
+    }
+
+    fn finish(mut self) -> Result<(), StoreError> {
+        self.flush()
+    }
+}
+
+impl RowSink for Sink<'_, '_> {
+    fn insert(&mut self, table: &'static Table, row: &[Value<'_>]) -> Result<(), StoreError> {
+        if self.table.is_none_or(|t| t.name != table.name) {
+            self.flush()?;
+            self.table = Some(table);
+        }
+        let start = self.buf.len();
+        for (i, v) in row.iter().enumerate() {
+            if i > 0 {
+                self.buf.push(b'\t');
+            }
+            match *v {
+                Value::Null => self.buf.extend_from_slice(b"\\N"),
+                Value::Bool(b) => self.buf.push(if b { b't' } else { b'f' }),
+                Value::Int(n) => self.buf.extend_from_slice(n.to_string().as_bytes()),
+                // `{:?}` is Rust's shortest representation that parses back to the same double
+                // (`-0.0`, `1e300`, `5e-324`); PostgreSQL parses it correctly rounded, so the
+                // bits survive. NaN and infinities are spelled so that PostgreSQL reads them
+                // (and the capacity CHECK refuses NaN).
+                Value::Real(x) => {
+                    let text = if x.is_nan() {
+                        "NaN".to_owned()
+                    } else if x.is_infinite() {
+                        if x > 0.0 { "Infinity".to_owned() } else { "-Infinity".to_owned() }
+                    } else {
+                        format!("{x:?}")
+                    };
+                    self.buf.extend_from_slice(text.as_bytes());
+                }
+                Value::Text(s) => {
+                    if s.contains('\0') {
+                        self.buf.truncate(start);
+                        let column = table.columns.get(i).copied().unwrap_or("?");
+                        return Err(nul_error(self.ctx, table.name, column));
+                    }
+                    push_copy_text(&mut self.buf, s);
+                }
+            }
+        }
+        self.buf.push(b'\n');
+        if self.buf.len() >= COPY_BATCH_BYTES {
+            self.flush()?;
+        }
+        Ok(())
+    }
+}
+
+/// Reads rows with the shared `SELECT`s.
+struct Source<'t, 'c> {
+    tx: &'t mut Transaction<'c>,
+    ctx: &'t Ctx,
+}
+
+struct Row<'r> {
+    row: &'r postgres::Row,
+    table: &'static Table,
+    ctx: &'r Ctx,
+}
+
+impl Row<'_> {
+    fn type_of(&self, i: usize) -> Result<&Type, StoreError> {
+        self.row.columns().get(i).map(postgres::Column::type_).ok_or_else(|| self.bad(i, "is missing from the result"))
+    }
+
+    fn get<'a, T: postgres::types::FromSql<'a>>(&'a self, i: usize) -> Result<T, StoreError> {
+        self.row.try_get(i).map_err(|e| self.bad(i, &e.to_string()))
+    }
+}
+
+impl RowRef for Row<'_> {
+    fn str(&self, i: usize) -> Result<&str, StoreError> {
+        self.opt_str(i)?.ok_or_else(|| self.bad(i, "is NULL"))
+    }
+
+    fn opt_str(&self, i: usize) -> Result<Option<&str>, StoreError> {
+        match *self.type_of(i)? {
+            Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME => self.get(i),
+            ref other => Err(self.bad(i, &format!("holds type {other}, not text"))),
+        }
+    }
+
+    fn opt_int(&self, i: usize) -> Result<Option<i64>, StoreError> {
+        // The store's columns are BIGINT; smaller integer types are read too, in case an admin
+        // recreated a table by hand with them.
+        match *self.type_of(i)? {
+            Type::INT8 => self.get(i),
+            Type::INT4 => Ok(self.get::<Option<i32>>(i)?.map(i64::from)),
+            Type::INT2 => Ok(self.get::<Option<i16>>(i)?.map(i64::from)),
+            ref other => Err(self.bad(i, &format!("holds type {other}, not an integer"))),
+        }
+    }
+
+    fn real(&self, i: usize) -> Result<f64, StoreError> {
+        let value: Option<f64> = match *self.type_of(i)? {
+            Type::FLOAT8 => self.get(i)?,
+            ref other => return Err(self.bad(i, &format!("holds type {other}, not double precision"))),
+        };
+        value.ok_or_else(|| self.bad(i, "is NULL"))
+    }
+
+    fn bool(&self, i: usize) -> Result<bool, StoreError> {
+        let value: Option<bool> = match *self.type_of(i)? {
+            Type::BOOL => self.get(i)?,
+            ref other => return Err(self.bad(i, &format!("holds type {other}, not boolean"))),
+        };
+        value.ok_or_else(|| self.bad(i, "is NULL"))
+    }
+
+    fn bad(&self, i: usize, problem: &str) -> StoreError {
+        let column = self.table.columns.get(i).copied().unwrap_or("?");
+        self.ctx.backend(
+            "reading the store",
+            format!(
+                "table {}, column {column}: {problem}; the store was changed outside ativo-backup, restore it from a backup",
+                self.table.name
+            ),
+        )
+    }
+}
+
+impl RowSource for Source<'_, '_> {
+    fn rows(
+        &mut self,
+        table: &'static Table,
+        each: &mut dyn FnMut(&dyn RowRef) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let action = format!("reading table {}", table.name);
+        let rows = self.tx.query(&table.select_sql(), &[]).map_err(self.ctx.on(&action))?;
+        for row in &rows {
+            each(&Row { row, table, ctx: self.ctx })?;
+        }
+        Ok(())
+    }
+}
+
+/// Which of the store's tables exist in the connection's search path.
+fn existing_tables(tx: &mut Transaction<'_>, ctx: &Ctx) -> Result<Vec<String>, StoreError> {
+    let names: Vec<&str> = OWN_TABLES.to_vec();
+    let rows = tx
+        .query(
+            "SELECT name FROM unnest($1::text[]) AS name WHERE to_regclass(quote_ident(name)) IS NOT NULL",
+            &[&names],
+        )
+        .map_err(ctx.on("looking for the store's tables"))?;
+    rows.iter()
+        .map(|r| r.try_get::<_, String>(0).map_err(|e| ctx.error("looking for the store's tables", &e)))
+        .collect()
+}
+
+/// The schema version of the store in this database, or why there is none.
+fn schema_version(tx: &mut Transaction<'_>, ctx: &Ctx) -> Result<i64, StoreError> {
+    let tables = existing_tables(tx, ctx)?;
+    if tables.is_empty() {
+        // The database exists but holds no store: what `init` is for.
+        return Err(StoreError::Missing(ctx.location.clone()));
+    }
+    if !tables.iter().any(|t| t == "schema_migrations") {
+        return Err(StoreError::NotInitialised {
+            location: ctx.location.clone(),
+            why: format!(
+                "it has tables named like ativo-backup's ({}) but no schema_migrations table; they belong to something else: give ativo-backup a database or schema of its own",
+                tables.join(", ")
+            ),
+        });
+    }
+    let version: Option<i64> = tx
+        .query_one("SELECT MAX(version) FROM schema_migrations", &[])
+        .and_then(|r| r.try_get(0))
+        .map_err(ctx.on("reading the schema version"))?;
+    version.ok_or_else(|| StoreError::NotInitialised {
+        location: ctx.location.clone(),
+        why: "its schema_migrations table is empty; create the store again in an empty database".to_owned(),
+    })
+}
+
+fn newer_schema(location: &str, version: i64) -> StoreError {
+    StoreError::NotInitialised {
+        location: location.to_owned(),
+        why: format!(
+            "its schema version {version} is newer than this build of ativo-backup knows ({}); use a newer ativo-backup",
+            latest_version()
+        ),
+    }
+}
+
+/// Applies `MIGRATIONS` newer than `from` in the transaction, recording each.
+fn apply_migrations(tx: &mut Transaction<'_>, ctx: &Ctx, from: i64) -> Result<(), StoreError> {
+    for m in MIGRATIONS.iter().filter(|m| m.version > from) {
+        let action = format!("applying schema migration {} ({})", m.version, m.name);
+        tx.batch_execute(m.sql).map_err(ctx.on(&action))?;
+        let at = relational::timestamp(&chrono::Utc::now());
+        tx.execute(
+            "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
+            &[&m.version, &m.name, &at],
+        )
+        .map_err(ctx.on(&action))?;
+    }
+    Ok(())
+}
+
+/// Begins a write transaction and takes the write lock, waiting at most the lock timeout.
+fn begin_write<'c>(client: &'c mut Client, ctx: &Ctx, action: &str) -> Result<Transaction<'c>, StoreError> {
+    let mut tx = client.transaction().map_err(ctx.on(action))?;
+    // lock_timeout = 0 means "wait forever" to PostgreSQL; the shortest wait it knows is 1 ms.
+    let ms = ctx.lock_timeout.as_millis().clamp(1, i32::MAX as u128);
+    tx.batch_execute(&format!("SET LOCAL lock_timeout = {ms}")).map_err(ctx.on(action))?;
+    tx.execute("SELECT pg_advisory_xact_lock($1, $2)", &[&LOCK_CLASS, &LOCK_OBJECT]).map_err(ctx.on(action))?;
+    Ok(tx)
+}
+
+/// Begins a read transaction: one snapshot for every table, never waiting for a writer.
+fn begin_read<'c>(client: &'c mut Client, ctx: &Ctx) -> Result<Transaction<'c>, StoreError> {
+    client
+        .build_transaction()
+        .isolation_level(IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()
+        .map_err(ctx.on("reading the store"))
+}
+
+fn commit(tx: Transaction<'_>, ctx: &Ctx, action: &str) -> Result<(), StoreError> {
+    tx.commit().map_err(ctx.on(&format!("committing ({action})")))
+}
+
+/// Whether the connected user owns every configuration table (ALTER TABLE needs it).
+fn owns_config_tables(tx: &mut Transaction<'_>, ctx: &Ctx) -> Result<bool, StoreError> {
+    let names: Vec<&str> = relational::CONFIG_TABLES.iter().map(|t| t.name).collect();
+    let owned: Option<bool> = tx
+        .query_one(
+            "SELECT bool_and(pg_has_role(current_user, c.relowner, 'USAGE'))
+             FROM unnest($1::text[]) AS n JOIN pg_class c ON c.oid = to_regclass(quote_ident(n))",
+            &[&names],
+        )
+        .and_then(|r| r.try_get(0))
+        .map_err(ctx.on("checking who owns the store's tables"))?;
+    Ok(owned.unwrap_or(false))
+}
+
+/// Locks the configuration tables and drops their foreign keys; returns the statements that add
+/// the same keys back. See "Bulk writes" in the module docs.
+fn suspend_foreign_keys(tx: &mut Transaction<'_>, ctx: &Ctx) -> Result<Vec<String>, StoreError> {
+    let action = "locking the configuration tables for a bulk write";
+    let names: Vec<&str> = relational::CONFIG_TABLES.iter().map(|t| t.name).collect();
+    // One statement, tables in the order readers read them: a reader holding some of them
+    // never waits for one that this writer already holds.
+    tx.batch_execute(&format!("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE", names.join(", "))).map_err(ctx.on(action))?;
+    let rows = tx
+        .query(
+            "SELECT format('ALTER TABLE %s DROP CONSTRAINT %I', c.conrelid::regclass, c.conname),
+                    format('ALTER TABLE %s ADD CONSTRAINT %I %s', c.conrelid::regclass, c.conname, pg_get_constraintdef(c.oid))
+             FROM pg_constraint c
+             WHERE c.contype = 'f'
+               AND c.conrelid IN (SELECT to_regclass(quote_ident(n)) FROM unnest($1::text[]) AS n)
+             ORDER BY c.conrelid::regclass::text, c.conname",
+            &[&names],
+        )
+        .map_err(ctx.on("reading the foreign keys of the store's tables"))?;
+    let mut restore = Vec::with_capacity(rows.len());
+    let mut drop = String::new();
+    let err = ctx.on("reading the foreign keys of the store's tables");
+    for r in &rows {
+        let d: String = r.try_get(0).map_err(&err)?;
+        let a: String = r.try_get(1).map_err(&err)?;
+        drop.push_str(&d);
+        drop.push_str(";\n");
+        restore.push(a);
+    }
+    tx.batch_execute(&drop).map_err(ctx.on("dropping foreign keys for a bulk write"))?;
+    Ok(restore)
+}
+
+fn read_snapshot(tx: &mut Transaction<'_>, ctx: &Ctx) -> Result<Snapshot, StoreError> {
+    let mut src = Source { tx, ctx };
+    let config = relational::read_configuration(&mut src)?;
+    let api_tokens = relational::read_api_tokens(&mut src)?;
+    Ok(Snapshot { config, api_tokens })
+}
+
+fn read_host(tx: &mut Transaction<'_>, ctx: &Ctx) -> Result<HostRecord, StoreError> {
+    let mut src = Source { tx, ctx };
+    let mut identity = None;
+    src.rows(&relational::HOST_IDENTITY, &mut |r| {
+        identity = Some(relational::read_host(r)?);
+        Ok(())
+    })?;
+    let mut aliases = Vec::new();
+    src.rows(&relational::HOST_ALIAS, &mut |r| {
+        aliases.push(relational::read_host(r)?);
+        Ok(())
+    })?;
+    let identity = identity.ok_or_else(|| StoreError::NotInitialised {
+        location: ctx.location.clone(),
+        why: "it has no host identity (table host_identity is empty); create the store again".to_owned(),
+    })?;
+    Ok(HostRecord { identity, aliases })
+}
+
+fn insert_operation(tx: &mut Transaction<'_>, ctx: &Ctx, op: &Operation) -> Result<(), StoreError> {
+    let action = "recording the operation";
+    let detail = serde_json::to_string(&op.detail).map_err(|e| ctx.backend(action, e.to_string()))?;
+    let at = relational::timestamp(&op.at);
+    let table = &relational::OPERATION_LOG;
+    let values = relational::operation_values(op, &at, &detail);
+    for (v, column) in values.iter().zip(&table.columns[1..]) {
+        if let Value::Text(s) = v
+            && s.contains('\0')
+        {
+            return Err(nul_error(ctx, table.name, column));
+        }
+    }
+    // `id` is left out: the identity column assigns the next one.
+    let sql =
+        format!("INSERT INTO {} ({}) VALUES ($1, $2, $3, $4, $5, $6, $7)", table.name, table.columns[1..].join(", "));
+    let params: Vec<&(dyn ToSql + Sync)> = values.iter().map(|v| v as &(dyn ToSql + Sync)).collect();
+    tx.execute(&sql, &params).map_err(ctx.on(action))?;
+    Ok(())
+}
+
+impl PostgresStore {
+    /// Opens the store in an existing database, applying pending migrations of older schema
+    /// versions; never creates tables.
+    pub(crate) fn open(url: &str, location: &str, options: &OpenOptions) -> Result<Self, StoreError> {
+        let (mut client, ctx) = connect(url, options, location)?;
+        let version = {
+            let mut tx = begin_read(&mut client, &ctx)?;
+            let version = schema_version(&mut tx, &ctx)?;
+            commit(tx, &ctx, "reading the schema version")?;
+            version
+        };
+        if version > latest_version() {
+            return Err(newer_schema(location, version));
+        }
+        if version < latest_version() {
+            let action = "upgrading the schema";
+            let mut tx = begin_write(&mut client, &ctx, action)?;
+            // Another node may have upgraded it while we waited for the lock.
+            let version = schema_version(&mut tx, &ctx)?;
+            if version > latest_version() {
+                return Err(newer_schema(location, version));
+            }
+            apply_migrations(&mut tx, &ctx, version)?;
+            commit(tx, &ctx, action)?;
+        }
+        Ok(PostgresStore { client, ctx })
+    }
+
+    /// Creates the store's tables in an existing database, in one transaction under the write
+    /// lock: a failure leaves the database as it was, and two nodes running `init` at once get
+    /// one store and one [`StoreError::AlreadyExists`].
+    pub(crate) fn create(
+        url: &str,
+        location: &str,
+        host: &HostIdentity,
+        options: &OpenOptions,
+    ) -> Result<Self, StoreError> {
+        let (mut client, ctx) = connect(url, options, location)?;
+        let action = "creating the store";
+        {
+            let mut tx = begin_write(&mut client, &ctx, action)?;
+            let tables = existing_tables(&mut tx, &ctx)?;
+            if tables.iter().any(|t| t == "schema_migrations") {
+                return Err(StoreError::AlreadyExists(location.to_owned()));
+            }
+            if !tables.is_empty() {
+                return Err(ctx.backend(
+                    action,
+                    format!(
+                        "the database already has tables named like ativo-backup's ({}) that are not an ativo store; give ativo-backup a database of its own, or a schema of its own with ?options=-csearch_path%3Dativo in the URL",
+                        tables.join(", ")
+                    ),
+                ));
+            }
+            tx.batch_execute(SCHEMA_MIGRATIONS_DDL).map_err(ctx.on(action))?;
+            apply_migrations(&mut tx, &ctx, 0)?;
+            let mut sink = Sink::new(&mut tx, &ctx);
+            sink.insert(&relational::HOST_IDENTITY, &relational::host_row(1, host))?;
+            relational::write_configuration(&Configuration::empty(), &mut sink)?;
+            sink.finish()?;
+            insert_operation(&mut tx, &ctx, &super::init_operation(host))?;
+            commit(tx, &ctx, action)?;
+        }
+        Ok(PostgresStore { client, ctx })
+    }
+}
+
+impl Store for PostgresStore {
+    fn location(&self) -> String {
+        self.ctx.location.clone()
+    }
+
+    fn host(&mut self) -> Result<HostRecord> {
+        let ctx = &self.ctx;
+        let mut tx = begin_read(&mut self.client, ctx)?;
+        let host = read_host(&mut tx, ctx)?;
+        commit(tx, ctx, "reading the host identity")?;
+        Ok(host)
+    }
+
+    fn set_identity(&mut self, identity: &HostIdentity, keep_previous_as_alias: bool) -> Result<()> {
+        let action = "changing the host identity";
+        let ctx = &self.ctx;
+        let mut tx = begin_write(&mut self.client, ctx, action)?;
+        let before = read_host(&mut tx, ctx)?;
+        let mut aliases = before.aliases.clone();
+        if keep_previous_as_alias && !aliases.contains(&before.identity) {
+            aliases.push(before.identity.clone());
+        }
+        // The store's own identity is never also one of its aliases.
+        aliases.retain(|a| a != identity);
+        tx.batch_execute(&relational::HOST_ALIAS.delete_sql()).map_err(ctx.on(action))?;
+        tx.batch_execute(&relational::HOST_IDENTITY.delete_sql()).map_err(ctx.on(action))?;
+        let mut sink = Sink::new(&mut tx, ctx);
+        sink.insert(&relational::HOST_IDENTITY, &relational::host_row(1, identity))?;
+        for (i, a) in aliases.iter().enumerate() {
+            sink.insert(&relational::HOST_ALIAS, &relational::host_row(i as i64, a))?;
+        }
+        sink.finish()?;
+        let op = super::host_change_operation(&before.identity, identity, keep_previous_as_alias);
+        insert_operation(&mut tx, ctx, &op)?;
+        commit(tx, ctx, action)?;
+        Ok(())
+    }
+
+    fn snapshot(&mut self) -> Result<Snapshot> {
+        let ctx = &self.ctx;
+        let mut tx = begin_read(&mut self.client, ctx)?;
+        let snapshot = read_snapshot(&mut tx, ctx)?;
+        commit(tx, ctx, "reading the store")?;
+        Ok(snapshot)
+    }
+
+    fn replace(&mut self, plan: &mut Plan<'_>) -> Result<()> {
+        let action = "replacing the configuration";
+        let ctx = &self.ctx;
+        let mut tx = begin_write(&mut self.client, ctx, action)?;
+        // Read under the write lock: what the plan sees is what gets replaced. On any error
+        // below, dropping `tx` rolls everything back (and a dead client's transaction is
+        // rolled back by the server).
+        let current = read_snapshot(&mut tx, ctx)?;
+        let (mut config, op) = plan(&current)?;
+        config.sort();
+        let rows = crate::sample::row_count(&config) + crate::sample::row_count(&current.config);
+        let restore = if rows >= BULK_ROWS && owns_config_tables(&mut tx, ctx)? {
+            suspend_foreign_keys(&mut tx, ctx)?
+        } else {
+            Vec::new()
+        };
+        for table in relational::CONFIG_TABLES.iter().rev() {
+            tx.batch_execute(&table.delete_sql()).map_err(ctx.on(&format!("emptying table {}", table.name)))?;
+        }
+        let mut sink = Sink::new(&mut tx, ctx);
+        relational::write_configuration(&config, &mut sink)?;
+        sink.finish()?;
+        for statement in &restore {
+            // Checks every row against the key at once; a violation rolls everything back.
+            tx.batch_execute(statement).map_err(ctx.on("checking the foreign keys"))?;
+        }
+        insert_operation(&mut tx, ctx, &op)?;
+        commit(tx, ctx, action)?;
+        Ok(())
+    }
+
+    fn set_api_tokens(&mut self, tokens: &[ApiToken]) -> Result<()> {
+        let action = "replacing the api token list";
+        let ctx = &self.ctx;
+        let mut tx = begin_write(&mut self.client, ctx, action)?;
+        tx.batch_execute(&relational::API_TOKEN.delete_sql()).map_err(ctx.on(action))?;
+        let mut sink = Sink::new(&mut tx, ctx);
+        relational::write_api_tokens(tokens, &mut sink)?;
+        sink.finish()?;
+        commit(tx, ctx, action)?;
+        Ok(())
+    }
+
+    fn record(&mut self, op: &Operation) -> Result<()> {
+        let action = "recording the operation";
+        let ctx = &self.ctx;
+        let mut tx = begin_write(&mut self.client, ctx, action)?;
+        insert_operation(&mut tx, ctx, op)?;
+        commit(tx, ctx, action)?;
+        Ok(())
+    }
+
+    fn operations(&mut self) -> Result<Vec<Operation>> {
+        let ctx = &self.ctx;
+        let mut tx = begin_read(&mut self.client, ctx)?;
+        let mut ops = Vec::new();
+        Source { tx: &mut tx, ctx }.rows(&relational::OPERATION_LOG, &mut |r| {
+            ops.push(relational::read_operation(r)?);
+            Ok(())
+        })?;
+        commit(tx, ctx, "reading the operations log")?;
+        Ok(ops)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn copy_text_escapes_what_copy_would_misread() {
+        let mut buf = Vec::new();
+        push_copy_text(&mut buf, "a\\b\tc\nd\re ✓");
+        assert_eq!(buf, b"a\\\\b\\tc\\nd\\re \xe2\x9c\x93");
+    }
+
+    #[test]
+    fn bad_urls_do_not_echo_the_password() {
+        let options = OpenOptions::default();
+        let err = connect("postgres://ativo:s3cretpw@db.example.com:notaport/jira", &options, "x").err().unwrap();
+        let msg = err.to_string();
+        assert!(msg.contains("postgres url") && !msg.contains("s3cretpw"), "{msg}");
+    }
+
+    #[test]
+    fn connect_targets_name_host_port_database_and_user_only() {
+        let config: Config = "postgres://ativo:s3cret@db.example.com:5433/jira".parse().unwrap();
+        assert_eq!(target(&config), "db.example.com:5433/jira as user ativo");
+    }
+}
