@@ -62,7 +62,7 @@ fn main() {
     let rounds: usize = std::env::var("ATIVO_BENCH_ROUNDS").ok().and_then(|r| r.parse().ok()).unwrap_or(5).max(3);
     let (mut config, _) = sample::generate(SampleSize::Large);
     config.sort();
-    println!("large sample: {} rows; {rounds} rounds, alternating", sample::row_count(&config));
+    println!("large sample: {} rows; {rounds} rounds, alternating", config.row_count());
 
     let admin = admin_url();
     let mut admin_client = Client::connect(&admin, NoTls)

@@ -42,34 +42,6 @@ pub fn generate(size: SampleSize) -> (Configuration, Vec<ApiToken>) {
     (config, api_tokens())
 }
 
-/// The number of rows a store holds for `config`: every entity, plus every element of the
-/// relational lists (program-team links, PI team overrides, objective epics, settings lists).
-/// This is the size measure the `large` and `huge` samples are tuned to.
-pub fn row_count(config: &Configuration) -> u64 {
-    let c = config.counts();
-    let len = |n: usize| n as u64;
-    let links: u64 = config.programs.iter().map(|p| len(p.teams.len())).sum();
-    let overrides: u64 = config.pis.iter().map(|p| p.teams.as_ref().map_or(0, |t| len(t.len()))).sum();
-    let epics: u64 = config.pis.iter().flat_map(|p| &p.objectives).map(|o| len(o.epics.len())).sum();
-    let s = &config.settings;
-    let settings = len(s.dependency_link_type_ids.len() + s.feature_issue_type_ids.len() + s.supplier_groups.len()) + 1;
-    c.admin_groups
-        + c.admin_users
-        + c.capacity
-        + c.milestones
-        + c.objectives
-        + c.periods
-        + c.pis
-        + c.programs
-        + c.sprint_mappings
-        + c.sprints
-        + c.teams
-        + links
-        + overrides
-        + epics
-        + settings
-}
-
 /// "Today" for every sample: sprints that ended before it are completed, objectives of PIs that
 /// ended before it have a delivered business value. Fixed, so that samples never change.
 fn reference_day() -> NaiveDate {

@@ -6,7 +6,7 @@ use std::time::Instant;
 use ativo_backup::model::canonical::to_canonical_vec;
 use ativo_backup::model::validate::validate;
 use ativo_backup::model::{Configuration, TeamMode, TeamType};
-use ativo_backup::sample::{SampleSize, generate, row_count};
+use ativo_backup::sample::{SampleSize, generate};
 
 /// Asserts what every sample promises: no validation error, canonical order, deterministic.
 fn check_sample(size: SampleSize) -> Configuration {
@@ -30,7 +30,7 @@ fn check_sample(size: SampleSize) -> Configuration {
     eprintln!(
         "{size:?}: {:?}, {} rows, generated in {elapsed:?}, validated in {validated:?}",
         config.counts(),
-        row_count(&config)
+        config.row_count()
     );
     config
 }
@@ -70,7 +70,7 @@ fn large_has_the_size_of_a_big_installation() {
     assert!((45..=55).contains(&counts.programs), "{counts:?}");
     assert!((450..=550).contains(&counts.teams), "{counts:?}");
     assert_eq!(counts.periods, 20);
-    let rows = row_count(&config);
+    let rows = config.row_count();
     assert!((150_000..=200_000).contains(&rows), "{rows} rows");
 }
 
@@ -80,6 +80,6 @@ fn huge_is_ten_times_large() {
     let config = check_sample(SampleSize::Huge);
     let counts = config.counts();
     assert!((4500..=5500).contains(&counts.teams), "{counts:?}");
-    let rows = row_count(&config);
+    let rows = config.row_count();
     assert!((1_500_000..=2_000_000).contains(&rows), "{rows} rows");
 }

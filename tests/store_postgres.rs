@@ -352,7 +352,7 @@ mod server {
         let keys = foreign_keys(&db);
         assert!(keys.len() > 20, "{keys:?}");
         let (large, _) = sample::generate(SampleSize::Large);
-        assert!(sample::row_count(&large) >= store::POSTGRES_BULK_ROWS, "the large sample takes the bulk path");
+        assert!(large.row_count() >= store::POSTGRES_BULK_ROWS, "the large sample takes the bulk path");
         st.replace(&mut |_| Ok((large.clone(), import_op()))).unwrap();
         assert_eq!(foreign_keys(&db), keys, "the bulk path changed the foreign keys");
         let before = st.snapshot().unwrap();

@@ -548,6 +548,37 @@ impl Configuration {
         }
     }
 
+    /// The number of rows a store holds for this configuration: every entity, plus every element of the
+    /// relational lists (program-team links, PI team overrides, objective epics, settings lists).
+    /// This is the size measure the `large` and `huge` samples are tuned to, and the one the
+    /// PostgreSQL store uses to choose its bulk path.
+    pub fn row_count(&self) -> u64 {
+        let config = self;
+        let c = config.counts();
+        let len = |n: usize| n as u64;
+        let links: u64 = config.programs.iter().map(|p| len(p.teams.len())).sum();
+        let overrides: u64 = config.pis.iter().map(|p| p.teams.as_ref().map_or(0, |t| len(t.len()))).sum();
+        let epics: u64 = config.pis.iter().flat_map(|p| &p.objectives).map(|o| len(o.epics.len())).sum();
+        let s = &config.settings;
+        let settings =
+            len(s.dependency_link_type_ids.len() + s.feature_issue_type_ids.len() + s.supplier_groups.len()) + 1;
+        c.admin_groups
+            + c.admin_users
+            + c.capacity
+            + c.milestones
+            + c.objectives
+            + c.periods
+            + c.pis
+            + c.programs
+            + c.sprint_mappings
+            + c.sprints
+            + c.teams
+            + links
+            + overrides
+            + epics
+            + settings
+    }
+
     /// Puts every list whose order carries no meaning into its canonical order (SPEC.md,
     /// "Entity order"). Lists whose order is meaningful (a program's teams, a PI's team override,
     /// a manual filter's projects) are left alone.

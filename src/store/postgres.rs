@@ -785,7 +785,7 @@ impl Store for PostgresStore {
         let current = read_snapshot(&mut tx, ctx)?;
         let (mut config, op) = plan(&current)?;
         config.sort();
-        let rows = crate::sample::row_count(&config) + crate::sample::row_count(&current.config);
+        let rows = config.row_count() + current.config.row_count();
         let restore = if rows >= BULK_ROWS && owns_config_tables(&mut tx, ctx)? {
             suspend_foreign_keys(&mut tx, ctx)?
         } else {
