@@ -28,9 +28,19 @@ pub fn write_atomically<T>(
 ) -> Result<T> {
     let file_error = |action: &'static str| move |source| Error::File { action, path: path.to_path_buf(), source };
     let dir = parent_dir(path);
+    if !dir.is_dir() {
+        let source = std::io::Error::new(std::io::ErrorKind::NotFound, "create the directory first");
+        return Err(Error::File {
+            action: "cannot write into the missing directory of",
+            path: path.to_path_buf(),
+            source,
+        });
+    }
     let mut tmp = tempfile::Builder::new()
         .prefix(".ativo-tmp-")
         .tempfile_in(&dir)
+        // tempfile names its own random path in the message; the user knows the destination.
+        .map_err(|e| std::io::Error::from(e.kind()))
         .map_err(file_error("cannot create a temporary file beside"))?;
     write(tmp.as_file_mut())?;
     tmp.as_file().sync_all().map_err(file_error("cannot flush"))?;

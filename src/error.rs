@@ -63,7 +63,7 @@ pub enum ArchiveError {
     #[error("not an ativo-backup archive: {0}")]
     NotAnArchive(String),
     /// The document does not match the format (schema level): a JSON pointer and what is wrong.
-    #[error("invalid archive at {pointer}: {message}")]
+    #[error("invalid archive at {}: {message}", if pointer.is_empty() { "/" } else { pointer.as_str() })]
     Malformed {
         /// JSON pointer into the document (`""` for the whole document).
         pointer: String,

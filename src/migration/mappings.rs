@@ -1,5 +1,5 @@
 //! The ID mappings file: `{"<namespace>": {"<server id>": "<cloud id>" | null}}`, optionally
-//! wrapped in a top-level `{"mappings": ...}` member as JCMA returns them (SPEC.md, 12.2).
+//! wrapped in a top-level `{"mappings": ...}` member as JCMA returns them (SPEC.md, 11.2).
 //!
 //! Parsing is strict about the shape, because a mistake here would put wrong ids into the cloud
 //! configuration: every error names the file and the JSON pointer. `null` means "not mapped yet"
@@ -31,7 +31,7 @@ impl Mappings {
     pub fn parse(text: &[u8], source: &str) -> Result<Self> {
         let bad = |pointer: &str, what: &str| {
             Error::Usage(format!(
-                "mappings file {source} at {}: {what}; the file is {{\"<namespace>\": {{\"<server id>\": \"<cloud id>\"}}}} as `ativo-backup migration references ARCHIVE --format json` prints it (SPEC.md, 12.2)",
+                "mappings file {source} at {}: {what}; the file is {{\"<namespace>\": {{\"<server id>\": \"<cloud id>\"}}}} as `ativo-backup migration references ARCHIVE --format json` prints it (SPEC.md, 11.2)",
                 if pointer.is_empty() { "/" } else { pointer }
             ))
         };

@@ -1,6 +1,6 @@
 //! Rewrites a configuration through ID mappings, and says what it could not map.
 //!
-//! The rule behind every choice (SPEC.md, 12.3): a server-side id is never left where a cloud id
+//! The rule behind every choice (SPEC.md, 11.3): a server-side id is never left where a cloud id
 //! belongs, because on the cloud site it would name another object or none; and an unmapped
 //! reference never *widens* what Ativo selects. So an unmapped object is dropped from a list
 //! (narrowing: a sprint mapping, an epic, an option, a link or issue type), or the scope filter

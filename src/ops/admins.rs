@@ -91,7 +91,7 @@ pub fn set(store: &mut dyn Store, options: &SetAdminsOptions) -> Result<SetAdmin
             id: 0,
             at: Utc::now(),
             kind: ADMINS_SET_KIND.into(),
-            os_user: super::os_user(),
+            os_user: crate::store::current_os_user(),
             archive_digest: None,
             content_digest: Some(digest_after.clone()),
             outcome: "ok".into(),

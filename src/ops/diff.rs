@@ -35,9 +35,10 @@ impl Side {
     ///
     /// [`crate::error::StoreError::BadLocation`] for an unusable store location.
     pub fn parse(s: &str) -> Result<Self> {
-        let looks_like_store = s.starts_with("postgres://")
-            || s.starts_with("postgresql://")
-            || s.starts_with("sqlite:")
+        let lower = s.to_ascii_lowercase();
+        let looks_like_store = lower.starts_with("postgres://")
+            || lower.starts_with("postgresql://")
+            || lower.starts_with("sqlite:")
             || is_sqlite_file(Path::new(s));
         if looks_like_store { Ok(Side::Store(Location::parse(s)?)) } else { Ok(Side::Archive(Input::parse(s))) }
     }

@@ -115,7 +115,7 @@ pub fn export(store: &mut dyn Store, options: &ExportOptions) -> Result<ExportRe
         id: 0,
         at: Utc::now(),
         kind: "export".into(),
-        os_user: super::os_user(),
+        os_user: crate::store::current_os_user(),
         archive_digest: Some(report.integrity_digest.clone()),
         content_digest: Some(report.content_digest.clone()),
         outcome: "ok".into(),

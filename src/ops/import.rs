@@ -45,6 +45,8 @@ pub struct Checked {
     pub plan: Plan,
     /// `identity`, or `alias` when the archive comes from an accepted earlier identity.
     pub host_match: &'static str,
+    /// Content digest of what the store held when the plan was made.
+    pub content_digest_before: String,
 }
 
 /// What an import did, or would do (`dry_run`).
@@ -94,7 +96,8 @@ pub fn check(store: &mut dyn Store, options: &ImportOptions) -> Result<Checked> 
     options.progress.phase("comparing with the store", None);
     let current = store.snapshot()?;
     let plan = diff::plan(&current.config, &archive.data);
-    Ok(Checked { archive, findings, plan, host_match })
+    let content_digest_before = archive::content_digest(&current.config);
+    Ok(Checked { archive, findings, plan, host_match, content_digest_before })
 }
 
 /// The error for an archive of another host, naming both.
@@ -103,8 +106,11 @@ pub fn other_host(archive: &HostIdentity, store: &HostIdentity) -> Error {
 }
 
 /// The report of a dry run: the checks passed, nothing written.
-pub fn dry_run_report(store: &mut dyn Store, options: &ImportOptions, checked: Checked) -> Result<ImportReport> {
-    let before = archive::content_digest(&store.snapshot()?.config);
+///
+/// # Errors
+///
+/// None today; a `Result` so that callers treat it like [`apply`].
+pub fn dry_run_report(options: &ImportOptions, checked: Checked) -> Result<ImportReport> {
     Ok(ImportReport {
         input: options.input.to_string(),
         dry_run: true,
@@ -112,7 +118,7 @@ pub fn dry_run_report(store: &mut dyn Store, options: &ImportOptions, checked: C
         plan: checked.plan,
         warnings: checked.findings,
         safety_backup: None,
-        content_digest_before: before,
+        content_digest_before: checked.content_digest_before,
         content_digest_after: checked.archive.header.content_digest,
     })
 }
@@ -143,7 +149,7 @@ pub fn apply(store: &mut dyn Store, options: &ImportOptions, checked: Checked) -
             id: 0,
             at: Utc::now(),
             kind: "import".into(),
-            os_user: super::os_user(),
+            os_user: crate::store::current_os_user(),
             archive_digest: Some(header.integrity_digest.clone()),
             content_digest: Some(header.content_digest.clone()),
             outcome: "ok".into(),

@@ -53,7 +53,7 @@ pub fn init(options: &InitOptions) -> Result<InitReport> {
                 id: 0,
                 at: Utc::now(),
                 kind: "sample".into(),
-                os_user: super::os_user(),
+                os_user: crate::store::current_os_user(),
                 archive_digest: None,
                 content_digest: Some(digest.clone()),
                 outcome: "ok".into(),

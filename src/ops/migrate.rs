@@ -302,7 +302,18 @@ pub fn check(store: &mut dyn Store, options: &MigrateOptions) -> Result<Checked>
         data.admins.take().map(|a| AdminsLeftBehind { users: a.users.len() as u64, groups: a.groups.len() as u64 });
     // 4. The mappings file is usable.
     options.progress.phase("reading the mappings", None);
-    let text = std::fs::read(&options.mappings).map_err(|e| {
+    // `-` is standard input, as everywhere a file is expected (unless the archive already is).
+    let from_stdin = options.mappings.as_os_str() == "-";
+    if from_stdin && options.input == Input::Stdin {
+        return Err(Error::Usage("the archive and the mappings cannot both come from standard input (-)".into()));
+    }
+    let read = if from_stdin {
+        let mut text = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin().lock(), &mut text).map(|_| text)
+    } else {
+        std::fs::read(&options.mappings)
+    };
+    let text = read.map_err(|e| {
         Error::Usage(format!(
             "cannot read mappings file {}: {e}; create it from `ativo-backup migration references ARCHIVE --format json`",
             options.mappings.display()
@@ -487,7 +498,7 @@ pub fn apply(store: &mut dyn Store, options: &MigrateOptions, checked: Checked) 
             id: 0,
             at: Utc::now(),
             kind: MIGRATE_KIND.into(),
-            os_user: super::os_user(),
+            os_user: crate::store::current_os_user(),
             archive_digest: Some(checked.header.integrity_digest.clone()),
             content_digest: Some(after.clone()),
             outcome: "ok".into(),

@@ -94,7 +94,13 @@ pub fn read_archive(input: &Input, limits: &Limits) -> Result<Archive> {
 pub fn read_archive_with(input: &Input, limits: &Limits, progress: &SharedProgress) -> Result<Archive> {
     progress.phase(&format!("reading {input}"), input.size());
     let reader = ProgressReader::new(input.open()?, progress.clone());
-    Ok(archive::read(BufReader::with_capacity(1 << 16, reader), limits)?)
+    archive::read(BufReader::with_capacity(1 << 16, reader), limits).map_err(|e| match e {
+        // A read that fails (a directory, a device error) is about the file, not the archive.
+        crate::error::ArchiveError::Io(source) => {
+            Error::File { action: "cannot read", path: PathBuf::from(input.to_string()), source }
+        }
+        other => other.into(),
+    })
 }
 
 /// Reads an archive and checks its semantics: what every consumer of an archive needs.
@@ -163,9 +169,6 @@ pub fn host_slug(base_url: &str) -> String {
         without_scheme.chars().map(|c| if c.is_ascii_alphanumeric() || c == '.' { c } else { '-' }).collect();
     slug.trim_matches('-').to_ascii_lowercase()
 }
-
-/// The OS user running the tool, for the operations log.
-pub use crate::store::current_os_user as os_user;
 
 /// Where safety backups of a store go unless the caller says otherwise: beside a SQLite file,
 /// or under the current directory for a server database.

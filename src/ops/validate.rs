@@ -129,7 +129,7 @@ fn error_finding(error: &Error) -> Finding {
             ("archive.version", "/format_version".into(), "upgrade ativo-backup")
         }
         Error::File { .. } => ("file.unreadable", String::new(), "check the path and its permissions"),
-        _ => ("archive.error", String::new(), "see the message"),
+        _ => ("archive.error", String::new(), "this is a bug in ativo-backup: please report it with the message"),
     };
     Finding { severity: Severity::Error, code, pointer, message: error.to_string(), hint: hint.into() }
 }

@@ -92,7 +92,7 @@ pub fn run(dir: Option<PathBuf>, format: Format) -> Result<()> {
             id: 0,
             at: chrono::Utc::now(),
             kind: "demo-mistake".into(),
-            os_user: ops::os_user(),
+            os_user: ativo_backup::store::current_os_user(),
             archive_digest: None,
             content_digest: None,
             outcome: "ok".into(),

@@ -106,7 +106,7 @@ fn run(cli: Cli) -> Result<u8> {
             let checked = ops::import::check(store.as_mut(), &options)?;
             if a.dry_run {
                 options.progress.finish();
-                let report = ops::import::dry_run_report(store.as_mut(), &options, checked)?;
+                let report = ops::import::dry_run_report(&options, checked)?;
                 render::import(&report, format);
                 return Ok(exit::OK);
             }
@@ -213,42 +213,39 @@ fn limits(max_size: u64) -> Limits {
     Limits { max_size, ..Limits::default() }
 }
 
-/// Asks on a terminal; refuses (exit 2) when nobody can answer.
+/// Asks before an import overwrites the store; refuses (exit 2) when nobody can answer.
 fn confirm(store: &str, input: &Input, plan: &ops::diff::Plan) -> Result<()> {
-    let question = format!("replace ALL Ativo configuration in {store} with {input}?");
-    if !std::io::stdin().is_terminal() {
-        return Err(Error::Usage(format!(
-            "{question} refused: stdin is not a terminal, so nobody can confirm; re-run with --yes (see the plan with --dry-run)"
-        )));
-    }
-    render::plan_to_stderr(plan);
-    eprint!("{question} a safety backup is written first. [y/N] ");
-    let mut answer = String::new();
-    std::io::stdin().read_line(&mut answer).map_err(|source| Error::File {
-        action: "cannot read the answer from",
-        path: "<stdin>".into(),
-        source,
-    })?;
-    if matches!(answer.trim(), "y" | "Y" | "yes" | "YES") {
-        Ok(())
-    } else {
-        Err(Error::Usage("import cancelled; nothing was changed".into()))
-    }
+    ask(
+        &format!("replace ALL Ativo configuration in {store} with {input}?"),
+        "re-run with --yes (see the plan with --dry-run)",
+        || render::plan_to_stderr(plan),
+        "import",
+    )
 }
 
-/// Asks on a terminal before a migration overwrites the cloud configuration; refuses (exit 2)
-/// when nobody can answer.
+/// Asks before a migration overwrites the cloud configuration; refuses (exit 2) when nobody can
+/// answer.
 fn confirm_migration(store: &str, input: &Input, checked: &ops::migrate::Checked) -> Result<()> {
-    let question = format!(
-        "replace ALL Ativo configuration (admins aside) of cloud site {} in {store} with {input} from {}?",
-        checked.target.base_url, checked.header.source.base_url
-    );
+    ask(
+        &format!(
+            "replace ALL Ativo configuration (admins aside) of cloud site {} in {store} with {input} from {}?",
+            checked.target.base_url, checked.header.source.base_url
+        ),
+        "re-run with --yes",
+        || render::migration_plan_to_stderr(checked),
+        "migration",
+    )
+}
+
+/// Shows what would change and asks `question` on the terminal. When stdin is not a terminal
+/// nobody can answer, so it refuses rather than guess: a script must say `--yes`.
+fn ask(question: &str, without_terminal: &str, show_changes: impl FnOnce(), what: &str) -> Result<()> {
     if !std::io::stdin().is_terminal() {
         return Err(Error::Usage(format!(
-            "{question} refused: stdin is not a terminal, so nobody can confirm; re-run with --yes"
+            "{question} refused: stdin is not a terminal, so nobody can confirm; {without_terminal}"
         )));
     }
-    render::migration_plan_to_stderr(checked);
+    show_changes();
     eprint!("{question} a safety backup is written first. [y/N] ");
     let mut answer = String::new();
     std::io::stdin().read_line(&mut answer).map_err(|source| Error::File {
@@ -259,7 +256,7 @@ fn confirm_migration(store: &str, input: &Input, checked: &ops::migrate::Checked
     if matches!(answer.trim(), "y" | "Y" | "yes" | "YES") {
         Ok(())
     } else {
-        Err(Error::Usage("migration cancelled; nothing was changed".into()))
+        Err(Error::Usage(format!("{what} cancelled; nothing was changed")))
     }
 }
 

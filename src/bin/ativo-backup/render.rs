@@ -58,6 +58,16 @@ pub fn error(error: &Error, format: Format) {
     }
 }
 
+/// The serialized (SPEC.md) name of an enum value, e.g. `full` or `scope_emptied`, so that human
+/// output uses the same words as the JSON output and the docs.
+fn name<T: Serialize>(value: &T) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(s)) => s,
+        Ok(other) => other.to_string(),
+        Err(_) => String::from("?"),
+    }
+}
+
 fn finding_line(f: &Finding) -> String {
     let level = match f.severity {
         Severity::Error => "error",
@@ -114,6 +124,9 @@ pub fn host(h: &HostRecord, location: &str, format: Format) {
             "aliases": aliases,
         }));
     }
+    if quiet() {
+        return;
+    }
     println!("store       {location}");
     println!("base url    {}", h.identity.base_url);
     println!("deployment  {}", h.identity.deployment);
@@ -127,6 +140,13 @@ pub fn host(h: &HostRecord, location: &str, format: Format) {
 /// `export`.
 pub fn export(r: &ExportReport, format: Format) {
     if format == Format::Json {
+        // With `-o -` stdout carries the archive: the report must not be appended to it.
+        if r.path == "-" {
+            return match serde_json::to_string_pretty(r) {
+                Ok(text) => eprintln!("{text}"),
+                Err(e) => eprintln!("error: cannot render the report as JSON: {e}"),
+            };
+        }
         return json(r);
     }
     if quiet() {
@@ -137,13 +157,14 @@ pub fn export(r: &ExportReport, format: Format) {
         "wrote {} ({} bytes, {}, scope {}), verified by reading it back\n  {}\n  content digest   {}\n  integrity digest {}",
         r.path,
         r.bytes,
-        format!("{:?}", r.encoding).to_lowercase(),
-        format!("{:?}", r.scope).to_lowercase(),
+        name(&r.encoding),
+        name(&r.scope),
         counts_line(&r.counts),
         r.content_digest,
         r.integrity_digest
     );
     if r.path == "-" {
+        // The archive itself is on stdout.
         eprintln!("{text}")
     } else {
         println!("{text}")
@@ -278,9 +299,14 @@ pub fn inspect(r: &InspectReport, format: Format) {
     println!("format version   {}", r.format_version);
     println!("created at       {}", h.created_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
     println!("tool             {} {}", h.tool.name, h.tool.version);
-    println!("scope            {:?}", h.scope);
+    println!("scope            {}", name(&h.scope));
     println!("source           {} ({}, server id {})", h.source.base_url, h.source.deployment, h.source.server_id);
     println!("fingerprint      {}", h.source.fingerprint);
+    if !r.fingerprint_consistent {
+        println!(
+            "warning          the fingerprint does not match the host fields beside it: the header was edited (import refuses it)"
+        );
+    }
     println!("content digest   {}", h.content_digest);
     println!("integrity digest {} (verified)", h.integrity_digest);
     println!("counts           {}", counts_line(&h.counts));
@@ -337,7 +363,7 @@ pub fn references(r: &ReferencesReport, format: Format) {
     if quiet() {
         return;
     }
-    let scope = format!("{:?}", r.scope).to_lowercase();
+    let scope = name(&r.scope);
     println!("{} ({scope} archive from {}, {})", r.input, r.source.base_url, r.source.deployment);
     if r.references.namespaces.is_empty() {
         println!("  refers to no Jira object");
@@ -369,7 +395,7 @@ pub fn references(r: &ReferencesReport, format: Format) {
 
 fn state(s: MigrationState) -> &'static str {
     match s {
-        MigrationState::NotMigrated => "not migrated",
+        MigrationState::NotMigrated => "NOT_MIGRATED",
         MigrationState::Incomplete => "INCOMPLETE",
         MigrationState::Complete => "COMPLETE",
     }
@@ -413,12 +439,8 @@ pub fn migrate(r: &MigrateReport, format: Format) {
     } else {
         println!("  without a mapping (never guessed):");
         for (namespace, ids) in &r.unmapped_summary {
-            let treatments: std::collections::BTreeSet<String> = r
-                .unmapped
-                .iter()
-                .filter(|u| u.namespace == namespace)
-                .map(|u| format!("{:?}", u.treatment).to_lowercase())
-                .collect();
+            let treatments: std::collections::BTreeSet<String> =
+                r.unmapped.iter().filter(|u| u.namespace == namespace).map(|u| name(&u.treatment)).collect();
             let treatments: Vec<String> = treatments.into_iter().collect();
             println!("    {namespace:<34} {} ({}): {}", ids.len(), treatments.join(", "), ids.join(", "));
         }
@@ -440,6 +462,9 @@ pub fn migration_status(r: &StatusReport, format: Format) {
     if format == Format::Json {
         return json(r);
     }
+    if quiet() {
+        return;
+    }
     println!("status     {}", state(r.status));
     println!("store      {} ({}, {})", r.store, r.host.base_url, r.host.deployment);
     if let Some(run) = &r.last_run {
@@ -455,7 +480,12 @@ pub fn migration_status(r: &StatusReport, format: Format) {
             "source     {} ({}, server id {}, {})",
             d.source.base_url, d.source.deployment, d.source.server_id, d.source.fingerprint
         );
-        println!("archive    {} ({:?}, {})", d.input, d.archive_scope, run.archive_digest.as_deref().unwrap_or("-"));
+        println!(
+            "archive    {} ({}, {})",
+            d.input,
+            name(&d.archive_scope),
+            run.archive_digest.as_deref().unwrap_or("-")
+        );
         println!("migrated   {}", counts_line(&d.counts));
         println!("digest     {} (admins aside)", d.migrated_content_digest);
     }
@@ -495,6 +525,9 @@ fn admins_lines(a: &ativo_backup::model::Admins) {
 pub fn admins(r: &AdminsReport, format: Format) {
     if format == Format::Json {
         return json(r);
+    }
+    if quiet() {
+        return;
     }
     println!("Ativo admins of {} ({}):", r.store, r.deployment);
     admins_lines(&r.admins);
