@@ -251,6 +251,11 @@ impl Sqlite {
         Sqlite { template }
     }
 
+    /// The backend over an existing store file (its own template).
+    pub fn at(path: &Path) -> Self {
+        Sqlite { template: path.to_owned() }
+    }
+
     pub fn path(&self) -> &Path {
         &self.template
     }

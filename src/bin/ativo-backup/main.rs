@@ -20,6 +20,7 @@ use ativo_backup::sample::SampleSize;
 use ativo_backup::store::{self, Location};
 
 fn main() -> ExitCode {
+    ignore_file_size_signal();
     let cli = Cli::parse();
     let format = cli.format;
     let verbose = cli.verbose;
@@ -35,6 +36,18 @@ fn main() -> ExitCode {
             render::error(&error, format);
             ExitCode::from(error.exit_code())
         }
+    }
+}
+
+/// Past a file-size limit (`ulimit -f`, RLIMIT_FSIZE), the kernel sends SIGXFSZ, whose default
+/// action kills the process mid-write with no message and leaves its temporary file behind.
+/// Ignored, the write fails with EFBIG instead, which every writer reports as a clear error
+/// (exit 1 for an output file, 7 for the store) after removing what it started.
+fn ignore_file_size_signal() {
+    #[cfg(unix)]
+    // SAFETY: called first thing in main, before any thread exists; SIG_IGN installs no handler.
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
     }
 }
 
