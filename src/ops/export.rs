@@ -192,7 +192,13 @@ pub fn write_archive_file(path: &std::path::Path, sealed: &archive::Archive, enc
         path,
         |file| {
             let mut out = BufWriter::with_capacity(1 << 20, file);
-            archive::write(sealed, &mut out, encoding)?;
+            // A failing write (disk full, file-size limit) names the destination, not just errno.
+            archive::write(sealed, &mut out, encoding).map_err(|e| match e {
+                crate::error::ArchiveError::Io(source) => {
+                    Error::File { action: "cannot write", path: path.to_path_buf(), source }
+                }
+                other => other.into(),
+            })?;
             out.flush().map_err(|source| Error::File { action: "cannot write", path: path.to_path_buf(), source })
         },
         |file| {
