@@ -203,7 +203,14 @@ pub fn write_archive_file(path: &std::path::Path, sealed: &archive::Sealed, enco
         path,
         |file| {
             let mut out = BufWriter::with_capacity(1 << 20, file);
-            written.set(Some(archive::write_sealed(sealed, &mut out, encoding)?));
+            // A failing write (disk full, file-size limit) names the destination, not just errno.
+            let sealed_written = archive::write_sealed(sealed, &mut out, encoding).map_err(|e| match e {
+                crate::error::ArchiveError::Io(source) => {
+                    Error::File { action: "cannot write", path: path.to_path_buf(), source }
+                }
+                other => other.into(),
+            })?;
+            written.set(Some(sealed_written));
             out.flush().map_err(|source| Error::File { action: "cannot write", path: path.to_path_buf(), source })
         },
         |file| {

@@ -76,6 +76,11 @@ fn sqlite_error(location: &str, action: &str, e: rusqlite::Error, waited: Durati
             why: "the file is not a SQLite database; point --store at a store made by `ativo-backup init`".to_owned(),
         },
         Some(ErrorCode::DiskFull) => backend(format!("the disk is full ({e}); free some space and try again")),
+        // A write that failed with EFBIG (a file-size limit) or EIO surfaces as a bare "disk I/O
+        // error": say what usually causes it. The transaction was rolled back either way.
+        Some(ErrorCode::SystemIoFailure) => backend(format!(
+            "{e}: a write to the store or its -wal/-shm files failed (a full disk, a file-size limit such as `ulimit -f`, or a failing disk); nothing was changed"
+        )),
         Some(ErrorCode::CannotOpen | ErrorCode::PermissionDenied) => {
             backend(format!("{e}; check that the file and its directory exist and are readable and writable"))
         }

@@ -21,6 +21,7 @@ use ativo_backup::store::{self, Location};
 
 fn main() -> ExitCode {
     restore_default_sigpipe();
+    ignore_file_size_signal();
     let cli = Cli::parse();
     let format = cli.format;
     let verbose = cli.verbose;
@@ -36,6 +37,32 @@ fn main() -> ExitCode {
             render::error(&error, format);
             ExitCode::from(error.exit_code())
         }
+    }
+}
+
+/// Past a file-size limit (`ulimit -f`, RLIMIT_FSIZE), the kernel sends SIGXFSZ, whose default
+/// action kills the process mid-write with no message and leaves its temporary file behind.
+/// Ignored, the write fails with EFBIG instead, which every writer reports as a clear error
+/// (exit 1 for an output file, 7 for the store) after removing what it started.
+fn ignore_file_size_signal() {
+    #[cfg(unix)]
+    // SAFETY: called first thing in main, before any thread exists; SIG_IGN installs no handler.
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+    }
+}
+
+/// Lets `ativo-backup ... | head` end quietly, as other Unix tools do.
+///
+/// Rust ignores SIGPIPE, so a write to a closed pipe returns an error and `println!` panics
+/// ("failed printing to stdout: Broken pipe"). With the default action restored, the process ends
+/// by the signal instead, which shells treat as the normal end of a pipeline.
+fn restore_default_sigpipe() {
+    #[cfg(unix)]
+    // SAFETY: called first thing in `main`, before any other thread exists; SIG_DFL is a valid
+    // disposition for SIGPIPE.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 
@@ -257,19 +284,5 @@ fn ask(question: &str, without_terminal: &str, show_changes: impl FnOnce(), what
         Ok(())
     } else {
         Err(Error::Usage(format!("{what} cancelled; nothing was changed")))
-    }
-}
-
-/// Lets `ativo-backup ... | head` end quietly, as other Unix tools do.
-///
-/// Rust ignores SIGPIPE, so a write to a closed pipe returns an error and `println!` panics
-/// ("failed printing to stdout: Broken pipe"). With the default action restored, the process ends
-/// by the signal instead, which shells treat as the normal end of a pipeline.
-fn restore_default_sigpipe() {
-    #[cfg(unix)]
-    // SAFETY: called first thing in `main`, before any other thread exists; SIG_DFL is a valid
-    // disposition for SIGPIPE.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }

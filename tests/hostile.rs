@@ -1,0 +1,245 @@
+//! Issue 5, hostile archives: one fixture per attack in `fixtures/hostile/`, each with its
+//! expected exit codes and a word of the expected message in `fixtures/hostile/expected.json`,
+//! replayed through the real binary (`validate`, then `import` into a store that must stay
+//! untouched). Every run also has its peak memory measured at the CLI level (the child's
+//! `VmHWM`), which must stay under 64 MiB above a run on a good archive.
+//!
+//! The fixtures are generated here, deterministically, from a small slice of the demo sample, and
+//! stay small (bombs are a few KiB of zstd): `UPDATE_HOSTILE=1 cargo test --test hostile`
+//! rewrites them, and `issue5_hostile_fixtures_are_reproducible` fails when the code would write
+//! other bytes. Edits that a digest would catch first are resealed (both digests recomputed as
+//! SPEC.md §5 defines them), so that each fixture reaches the check it is about.
+
+mod crash_common;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use ativo_backup::archive::{self, Encoding, Scope};
+use ativo_backup::model::Configuration;
+use ativo_backup::sample::{SampleSize, generate};
+use chrono::{TimeZone, Utc};
+use crash_common::*;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+fn dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/hostile")
+}
+
+/// The demo sample cut to its first program, that program's teams and its first PI: every kind of
+/// entity, valid, in a few KiB of JSON.
+fn small_config() -> Configuration {
+    let (mut config, _) = generate(SampleSize::Demo);
+    config.programs.truncate(1);
+    let program = config.programs[0].clone();
+    config.teams.retain(|t| program.teams.contains(&t.key));
+    config.pis.retain(|pi| pi.program == program.key);
+    config.pis.truncate(1);
+    let period = config.pis[0].period.clone();
+    config.periods.retain(|p| p.key == period);
+    config
+}
+
+fn small_doc() -> Value {
+    let (_, tokens) = generate(SampleSize::Demo);
+    let at = Utc.with_ymd_and_hms(2026, 1, 15, 9, 30, 0).unwrap();
+    let sealed = archive::seal(small_config(), &host(), Scope::Full, tokens, at);
+    assert!(ativo_backup::ops::check_semantics(&sealed).iter().all(|f| !f.is_error()));
+    let mut out = Vec::new();
+    archive::write(&sealed, &mut out, Encoding::Json).unwrap();
+    serde_json::from_slice(&out).unwrap()
+}
+
+/// Recomputes both digests as SPEC.md §5 defines them (independently of the crate's code).
+fn reseal(mut doc: Value) -> Value {
+    let jcs = |v: &Value| serde_json_canonicalizer::to_vec(v).unwrap();
+    doc["header"]["content_digest"] = format!("sha256:{}", hex::encode(Sha256::digest(jcs(&doc["data"])))).into();
+    doc["header"].as_object_mut().unwrap().remove("integrity_digest");
+    doc["header"]["integrity_digest"] = format!("sha256:{}", hex::encode(Sha256::digest(jcs(&doc)))).into();
+    doc
+}
+
+fn pretty(doc: &Value) -> String {
+    serde_json::to_string_pretty(doc).unwrap() + "\n"
+}
+
+/// zstd of `head`, then `fill` repeated to `size` bytes, then `tail`, declaring no size.
+fn zstd_bomb(head: &[u8], fill: u8, size: usize, tail: &[u8]) -> Vec<u8> {
+    let mut enc = zstd::stream::write::Encoder::new(Vec::new(), 19).unwrap();
+    enc.include_checksum(true).unwrap();
+    enc.write_all(head).unwrap();
+    let chunk = vec![fill; 1 << 20];
+    for _ in 0..size >> 20 {
+        enc.write_all(&chunk).unwrap();
+    }
+    enc.write_all(tail).unwrap();
+    enc.finish().unwrap()
+}
+
+/// Every hostile fixture: (file name, bytes).
+fn fixtures() -> Vec<(&'static str, Vec<u8>)> {
+    let good = pretty(&small_doc());
+    let mut out: Vec<(&'static str, Vec<u8>)> = vec![("good-small.json", good.clone().into_bytes())];
+
+    // 256 MiB of one string, and 64 Mi opening brackets, in a few KiB of zstd.
+    out.push(("string-bomb.json.zst", zstd_bomb(br#"{"format":""#, b'a', 256 << 20, b"\"}")));
+    out.push((
+        "nesting-bomb.json.zst",
+        zstd_bomb(br#"{"format":"ativo-backup","format_version":1,"header":"#, b'[', 64 << 20, b""),
+    ));
+    // A frame header asking for a 1 GiB window.
+    let mut window = archive::ZSTD_MAGIC.to_vec();
+    window.extend_from_slice(&[0b0000_0100, 20 << 3, 0, 0, 0, 0]);
+    out.push(("window-bomb.json.zst", window));
+
+    // 40 levels of arrays where an array is allowed.
+    let mut doc = small_doc();
+    let mut deep = Value::Array(vec![]);
+    for _ in 0..40 {
+        deep = Value::Array(vec![deep]);
+    }
+    doc["data"]["settings"]["supplier_groups"] = deep;
+    out.push(("deep-nesting.json", pretty(&doc).into_bytes()));
+
+    // A 2 MiB team name, compressed.
+    let mut doc = small_doc();
+    doc["data"]["teams"][0]["name"] = "x".repeat(2 << 20).into();
+    out.push(("huge-string.json.zst", zstd::bulk::compress(pretty(&reseal(doc)).as_bytes(), 19).unwrap()));
+
+    // A member twice in one object (serde_json's Value would keep the last: edit the text).
+    let dup = good.replacen("\"archived\": false,", "\"archived\": false,\n      \"archived\": true,", 1);
+    assert_ne!(dup, good);
+    out.push(("duplicate-member.json", dup.into_bytes()));
+
+    // Two teams with one key, counts and digests fixed so that only the semantic rule can catch it.
+    let mut doc = small_doc();
+    let team = doc["data"]["teams"][0].clone();
+    doc["data"]["teams"].as_array_mut().unwrap().insert(1, team);
+    doc["header"]["counts"]["teams"] = (doc["header"]["counts"]["teams"].as_u64().unwrap() + 1).into();
+    out.push(("duplicate-entity-key.json", pretty(&reseal(doc)).into_bytes()));
+
+    // A raw 0xFF byte inside a string.
+    let mut doc = small_doc();
+    doc["data"]["teams"][0]["name"] = "INVALID-UTF8-HERE".into();
+    let text = pretty(&reseal(doc)).into_bytes();
+    let at = text.windows(17).position(|w| w == b"INVALID-UTF8-HERE").unwrap();
+    let mut bad = text.clone();
+    bad[at + 7] = 0xFF;
+    out.push(("invalid-utf8.json", bad));
+
+    // A lone surrogate escape: valid JSON syntax, not a Unicode string.
+    let surrogate =
+        good.replacen(&format!("\"name\": \"{}\"", small_config().teams[0].name), "\"name\": \"\\ud800\"", 1);
+    assert_ne!(surrogate, good);
+    out.push(("lone-surrogate.json", surrogate.into_bytes()));
+
+    // Numbers out of range: a sprint index past u32, a negative business value, 1e400 capacity.
+    let mut doc = small_doc();
+    doc["data"]["periods"][0]["sprints"][0]["index"] = (1u64 << 32).into();
+    out.push(("index-out-of-range.json", pretty(&reseal(doc)).into_bytes()));
+    let mut doc = small_doc();
+    let objective = doc["data"]["pis"][0]["objectives"].as_array_mut().unwrap().iter_mut().next().unwrap();
+    objective["business_value_planned"] = (-1).into();
+    out.push(("negative-number.json", pretty(&reseal(doc)).into_bytes()));
+    let doc = small_doc();
+    let value = &doc["data"]["pis"][0]["capacity"][0]["value"];
+    let text = pretty(&doc);
+    let needle = format!("\"value\": {value}");
+    assert!(text.contains(&needle));
+    out.push(("number-overflow.json", text.replacen(&needle, "\"value\": 1e400", 1).into_bytes()));
+
+    // A date that does not exist, digests fixed.
+    let mut doc = small_doc();
+    doc["data"]["periods"][0]["sprints"][0]["start"] = "2023-02-29".into();
+    out.push(("date-does-not-exist.json", pretty(&reseal(doc)).into_bytes()));
+
+    // Counts that lie, digests fixed: the header says one team more than the data holds.
+    let mut doc = small_doc();
+    doc["header"]["counts"]["teams"] = (doc["header"]["counts"]["teams"].as_u64().unwrap() + 1).into();
+    out.push(("counts-lie.json", pretty(&reseal(doc)).into_bytes()));
+    out
+}
+
+#[test]
+fn issue5_hostile_fixtures_are_reproducible() {
+    let update = std::env::var_os("UPDATE_HOSTILE").is_some();
+    for (name, bytes) in fixtures() {
+        let path = dir().join(name);
+        if update {
+            std::fs::write(&path, &bytes).unwrap();
+        }
+        assert!(bytes.len() < 64 << 10, "{name} is {} bytes: keep fixtures small", bytes.len());
+        let committed = std::fs::read(&path)
+            .unwrap_or_else(|e| panic!("fixtures/hostile/{name}: {e}; regenerate with UPDATE_HOSTILE=1"));
+        assert!(committed == bytes, "fixtures/hostile/{name} differs from what the code writes; UPDATE_HOSTILE=1");
+    }
+}
+
+/// Runs the binary and returns its exit status, stderr and peak resident memory in KiB.
+///
+/// The peak is the child's own `VmHWM` from `/proc/PID/status`, polled every 2 ms while it runs:
+/// a high-water mark, so any earlier peak is seen by a later poll; only a spike in the last
+/// milliseconds before exit could be missed. (`ru_maxrss` from `wait4` is no use here: it keeps
+/// the high-water mark of the image the child was forked from, i.e. of this test process.)
+fn run_measured(cmd: &mut std::process::Command) -> (Result<i32, String>, String, u64) {
+    let mut child = cmd.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    let status_file = format!("/proc/{}/status", child.id());
+    let mut stderr = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut stderr, &mut text).unwrap();
+        text
+    });
+    let mut peak = 0;
+    let status = loop {
+        if let Some(hwm) = std::fs::read_to_string(&status_file).ok().and_then(|s| {
+            s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+        }) {
+            peak = peak.max(hwm);
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    };
+    (code(&status), reader.join().unwrap(), peak)
+}
+
+#[test]
+fn issue5_every_hostile_archive_gives_its_documented_outcome_and_leaves_the_store_untouched() {
+    let expected: Value = serde_json::from_slice(&std::fs::read(dir().join("expected.json")).unwrap()).unwrap();
+    let expected = expected.as_object().unwrap();
+    let on_disk: Vec<String> = entries(&dir()).into_iter().filter(|n| n != "expected.json").collect();
+    let listed: Vec<String> = expected.keys().filter(|k| !k.starts_with("../")).cloned().collect();
+    assert_eq!(on_disk, listed, "fixtures/hostile/ and its expected.json list different files");
+
+    let tmp = tempfile::TempDir::new().unwrap();
+    let backend = Sqlite::template(tmp.path(), None);
+    let store = backend.fresh(&tmp.path().join("store"));
+    let before = store_digest(&store).unwrap();
+    let safety = tmp.path().join("safety");
+    let (_, _, baseline) = run_measured(cli().arg("validate").arg(dir().join("good-small.json")));
+    let mut report = Vec::new();
+    for (name, want) in expected {
+        let path = dir().join(name);
+        let (code, stderr, rss) = run_measured(cli().args(["--format", "json", "validate"]).arg(&path));
+        assert_eq!(code, Ok(want["validate"].as_i64().unwrap() as i32), "validate {name}: {stderr}");
+        let (code, stderr, import_rss) = run_measured(
+            cli().args(["--store", &store, "import"]).arg(&path).args(["--yes", "--safety-dir"]).arg(&safety),
+        );
+        assert_eq!(code, Ok(want["import"].as_i64().unwrap() as i32), "import {name}: {stderr}");
+        let needle = want["message"].as_str().unwrap();
+        assert!(stderr.contains(needle), "import {name}: {stderr:?} does not mention {needle:?}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        let extra = rss.max(import_rss).saturating_sub(baseline) / 1024;
+        assert!(extra < 64, "{name} took {extra} MiB more than a good archive");
+        report.push(format!("{name}: {} (+{extra} MiB)", want["import"]));
+    }
+    // good-small is the one archive that imports; everything else left the store as it was.
+    let good = archive_digest(&dir().join("good-small.json")).unwrap();
+    assert_eq!(store_digest(&store).unwrap(), good);
+    assert_eq!(imports_logged(&store).unwrap(), 1);
+    assert_ne!(before, good);
+    eprintln!("hostile: {} archives, baseline {} MiB: {}", expected.len(), baseline / 1024, report.join(", "));
+}
