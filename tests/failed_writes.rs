@@ -237,7 +237,7 @@ fn issue5_export_to_a_missing_directory_fails_cleanly_and_creates_nothing() {
     let f = fixture();
     let missing = f.dir.join("no/such/dir");
     let out = run(&mut f.export(&missing.join("backup.json.zst")));
-    assert_refused(&out, 1, &["no/such/dir/backup.json.zst", "No such file or directory"]);
+    assert_refused(&out, 1, &["no/such/dir/backup.json.zst", "missing directory", "create the directory first"]);
     assert!(!f.dir.join("no").exists(), "the export created directories");
     f.assert_untouched(&f.store);
 }
