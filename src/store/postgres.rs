@@ -623,22 +623,7 @@ fn read_snapshot(tx: &mut Transaction<'_>, ctx: &Ctx) -> Result<Snapshot, StoreE
 }
 
 fn read_host(tx: &mut Transaction<'_>, ctx: &Ctx) -> Result<HostRecord, StoreError> {
-    let mut src = Source { tx, ctx };
-    let mut identity = None;
-    src.rows(&relational::HOST_IDENTITY, &mut |r| {
-        identity = Some(relational::read_host(r)?);
-        Ok(())
-    })?;
-    let mut aliases = Vec::new();
-    src.rows(&relational::HOST_ALIAS, &mut |r| {
-        aliases.push(relational::read_host(r)?);
-        Ok(())
-    })?;
-    let identity = identity.ok_or_else(|| StoreError::NotInitialised {
-        location: ctx.location.clone(),
-        why: "it has no host identity (table host_identity is empty); create the store again".to_owned(),
-    })?;
-    Ok(HostRecord { identity, aliases })
+    relational::read_host_record(&mut Source { tx, ctx }, &ctx.location)
 }
 
 fn insert_operation(tx: &mut Transaction<'_>, ctx: &Ctx, op: &Operation) -> Result<(), StoreError> {

@@ -893,6 +893,30 @@ pub(crate) fn read_host(r: &dyn RowRef) -> Result<HostIdentity, StoreError> {
     Ok(HostIdentity { base_url: r.text(3)?, deployment: pick(r, 1, &DEPLOYMENTS)?, server_id: r.text(2)? })
 }
 
+/// The host identity and the accepted aliases of a store.
+///
+/// # Errors
+///
+/// [`StoreError::NotInitialised`] naming `location` when the identity row is missing; any error
+/// of `src`.
+pub(crate) fn read_host_record(src: &mut dyn RowSource, location: &str) -> Result<super::HostRecord, StoreError> {
+    let mut identity = None;
+    src.rows(&HOST_IDENTITY, &mut |r| {
+        identity = Some(read_host(r)?);
+        Ok(())
+    })?;
+    let mut aliases = Vec::new();
+    src.rows(&HOST_ALIAS, &mut |r| {
+        aliases.push(read_host(r)?);
+        Ok(())
+    })?;
+    let identity = identity.ok_or_else(|| StoreError::NotInitialised {
+        location: location.to_owned(),
+        why: "it has no host identity (table host_identity is empty); create the store again".to_owned(),
+    })?;
+    Ok(super::HostRecord { identity, aliases })
+}
+
 /// Writes token metadata, sorted so that the store's order does not depend on who wrote it.
 pub(crate) fn write_api_tokens(tokens: &[ApiToken], sink: &mut dyn RowSink) -> Result<(), StoreError> {
     let mut sorted: Vec<&ApiToken> = tokens.iter().collect();

@@ -447,22 +447,7 @@ fn read_snapshot(conn: &Connection, location: &str) -> Result<Snapshot, StoreErr
 }
 
 fn read_host(conn: &Connection, location: &str) -> Result<HostRecord, StoreError> {
-    let mut src = Source { conn, location };
-    let mut identity = None;
-    src.rows(&relational::HOST_IDENTITY, &mut |r| {
-        identity = Some(relational::read_host(r)?);
-        Ok(())
-    })?;
-    let mut aliases = Vec::new();
-    src.rows(&relational::HOST_ALIAS, &mut |r| {
-        aliases.push(relational::read_host(r)?);
-        Ok(())
-    })?;
-    let identity = identity.ok_or_else(|| StoreError::NotInitialised {
-        location: location.to_owned(),
-        why: "it has no host identity (table host_identity is empty); create the store again".to_owned(),
-    })?;
-    Ok(HostRecord { identity, aliases })
+    relational::read_host_record(&mut Source { conn, location }, location)
 }
 
 fn insert_operation(conn: &Connection, location: &str, op: &Operation) -> Result<(), StoreError> {
