@@ -142,3 +142,27 @@ fn issue5_a_busy_store_is_exit_7_after_a_bounded_wait() {
     // A safety backup written while waiting? None: the backup is written under the lock.
     assert!(entries(&safety).is_empty(), "{:?}", entries(&safety));
 }
+
+#[test]
+fn issue5_an_export_behind_a_held_write_lock_still_delivers_its_archive() {
+    let f = fixture();
+    let store = f.backend.fresh(&f.dir.join("held"));
+    let out_path = f.dir.join("held/backup.json.zst");
+    let holder = rusqlite::Connection::open(&store).unwrap();
+    holder.execute_batch("BEGIN IMMEDIATE").unwrap();
+    // The snapshot is a WAL read and never waits; only the log entry needs the write lock.
+    let out = cli()
+        .args(["--store", &store, "export", "-o"])
+        .arg(&out_path)
+        .env("ATIVO_LOCK_TIMEOUT_MS", "200")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    holder.execute_batch("ROLLBACK").unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(code(&out.status), Ok(0), "{stderr}");
+    assert!(stderr.contains("warning") && stderr.contains("log entry was not written"), "{stderr}");
+    let validated = run(cli().arg("validate").arg(&out_path));
+    assert!(validated.status.success(), "the archive written behind the lock must be whole");
+}

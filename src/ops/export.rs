@@ -61,6 +61,8 @@ pub struct ExportReport {
     pub fingerprint: String,
     /// Older archives removed by `keep`.
     pub removed: Vec<String>,
+    /// Things that went wrong after the archive was safely written (it is still good).
+    pub warnings: Vec<String>,
 }
 
 /// Exports the store's configuration.
@@ -110,8 +112,9 @@ pub fn export(store: &mut dyn Store, options: &ExportOptions) -> Result<ExportRe
         integrity_digest: sealed.archive.header.integrity_digest.clone(),
         fingerprint: sealed.archive.header.source.fingerprint.clone(),
         removed: removed.iter().map(|p| p.display().to_string()).collect(),
+        warnings: Vec::new(),
     };
-    store.record(&Operation {
+    let logged = store.record(&Operation {
         id: 0,
         at: Utc::now(),
         kind: "export".into(),
@@ -120,7 +123,14 @@ pub fn export(store: &mut dyn Store, options: &ExportOptions) -> Result<ExportRe
         content_digest: Some(report.content_digest.clone()),
         outcome: "ok".into(),
         detail: serde_json::json!({ "path": report.path, "bytes": bytes, "scope": options.scope }),
-    })?;
+    });
+    // The archive is written, verified and in place: failing the command now (say, because an
+    // import holds the store's write lock longer than the wait) would tell a backup script that
+    // there is no backup when there is one. The missing log entry is reported instead.
+    let mut report = report;
+    if let Err(e) = logged {
+        report.warnings.push(format!("the archive is complete, but the operations log entry was not written: {e}"));
+    }
     Ok(report)
 }
 

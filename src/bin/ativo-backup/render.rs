@@ -139,6 +139,9 @@ pub fn host(h: &HostRecord, location: &str, format: Format) {
 
 /// `export`.
 pub fn export(r: &ExportReport, format: Format) {
+    for warning in &r.warnings {
+        eprintln!("warning: {warning}");
+    }
     if format == Format::Json {
         // With `-o -` stdout carries the archive: the report must not be appended to it.
         if r.path == "-" {
