@@ -1,6 +1,8 @@
 //! The CLI through the real binary: every command, every exit code of the contract, and the
 //! store left untouched by every refusal.
 
+mod archive_common;
+
 use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
@@ -293,7 +295,8 @@ fn semantic_errors_exit_3_with_a_pointer() {
     // A program that names a team that does not exist; digests recomputed so only semantics fail.
     doc["data"]["programs"][0]["teams"].as_array_mut().unwrap().push("NO-SUCH-TEAM".into());
     let edited = dir.path().join("edited.json");
-    std::fs::write(&edited, reseal(doc)).unwrap();
+    archive_common::reseal(&mut doc);
+    std::fs::write(&edited, serde_json::to_vec_pretty(&doc).unwrap()).unwrap();
     let report = json_of(bin().args(["--format", "json", "validate"]).arg(&edited));
     assert_eq!(report["exit_code"], 3, "{report}");
     let finding = &report["files"][0]["findings"][0];
@@ -345,17 +348,4 @@ fn inspect_and_schema_and_help() {
         bin().args([cmd, "--help"]).assert().success().stdout(predicate::str::contains("Example"));
     }
     bin().arg("--format").arg("github").arg("host").assert().code(2);
-}
-
-/// Recomputes both digests of an edited document the way SPEC.md defines them, so that a test
-/// can produce an archive whose only defect is semantic.
-fn reseal(mut doc: serde_json::Value) -> Vec<u8> {
-    use sha2::{Digest, Sha256};
-    let jcs = |v: &serde_json::Value| serde_json_canonicalizer::to_vec(v).unwrap();
-    let content = format!("sha256:{}", hex::encode(Sha256::digest(jcs(&doc["data"]))));
-    doc["header"]["content_digest"] = content.into();
-    doc["header"].as_object_mut().unwrap().remove("integrity_digest");
-    let integrity = format!("sha256:{}", hex::encode(Sha256::digest(jcs(&doc))));
-    doc["header"]["integrity_digest"] = integrity.into();
-    serde_json::to_vec_pretty(&doc).unwrap()
 }

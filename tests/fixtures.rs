@@ -5,16 +5,18 @@
 //! would write different bytes than the committed ones (a format change needs a new fixture
 //! set and a format_version bump, not a silent rewrite).
 
+mod archive_common;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use archive_common::resealed;
 use assert_cmd::Command;
 use ativo_backup::archive::{self, Encoding, Scope};
 use ativo_backup::host::{Deployment, HostIdentity};
 use ativo_backup::sample::{SampleSize, generate};
 use chrono::{TimeZone, Utc};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
 /// Decompressed size of the zstd bomb: just over the default 4 GiB cap.
 const BOMB_SIZE: u64 = (4 << 30) + (1 << 20);
@@ -41,15 +43,6 @@ fn encode(a: &archive::Archive, encoding: Encoding) -> Vec<u8> {
 
 fn plain_doc() -> Value {
     serde_json::from_slice(&encode(&good_archive(), Encoding::Json)).unwrap()
-}
-
-/// Recomputes both digests the way SPEC.md defines them (independently of the crate's code).
-fn reseal(mut doc: Value) -> Value {
-    let jcs = |v: &Value| serde_json_canonicalizer::to_vec(v).unwrap();
-    doc["header"]["content_digest"] = format!("sha256:{}", hex::encode(Sha256::digest(jcs(&doc["data"])))).into();
-    doc["header"].as_object_mut().unwrap().remove("integrity_digest");
-    doc["header"]["integrity_digest"] = format!("sha256:{}", hex::encode(Sha256::digest(jcs(&doc)))).into();
-    doc
 }
 
 fn pretty(doc: &Value) -> Vec<u8> {
@@ -80,17 +73,17 @@ fn fixtures() -> Vec<(&'static str, Vec<u8>)> {
 
     let mut doc = plain_doc();
     doc["data"]["teams"][0]["colour"] = "red".into();
-    out.push(("unknown-member.json", pretty(&reseal(doc))));
+    out.push(("unknown-member.json", pretty(&resealed(doc))));
 
     let mut doc = plain_doc();
     doc["data"]["programs"][0]["teams"].as_array_mut().unwrap().push("GHOST".into());
-    out.push(("dangling-reference.json", pretty(&reseal(doc))));
+    out.push(("dangling-reference.json", pretty(&resealed(doc))));
 
     let mut doc = plain_doc();
     let first_team = doc["data"]["teams"][0].clone();
     doc["data"]["teams"].as_array_mut().unwrap().insert(1, first_team);
     doc["header"]["counts"]["teams"] = (doc["header"]["counts"]["teams"].as_u64().unwrap() + 1).into();
-    out.push(("duplicate-key.json", pretty(&reseal(doc))));
+    out.push(("duplicate-key.json", pretty(&resealed(doc))));
 
     let other =
         HostIdentity::new(Deployment::Datacenter, "B8E7-9F2A-3C4D-5E6F", "https://jira-staging.example.com").unwrap();

@@ -10,18 +10,20 @@
 //! other bytes. Edits that a digest would catch first are resealed (both digests recomputed as
 //! SPEC.md §5 defines them), so that each fixture reaches the check it is about.
 
+mod archive_common;
+
 mod crash_common;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use archive_common::resealed;
 use ativo_backup::archive::{self, Encoding, Scope};
 use ativo_backup::model::Configuration;
 use ativo_backup::sample::{SampleSize, generate};
 use chrono::{TimeZone, Utc};
 use crash_common::*;
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
 fn dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/hostile")
@@ -49,15 +51,6 @@ fn small_doc() -> Value {
     let mut out = Vec::new();
     archive::write(&sealed, &mut out, Encoding::Json).unwrap();
     serde_json::from_slice(&out).unwrap()
-}
-
-/// Recomputes both digests as SPEC.md §5 defines them (independently of the crate's code).
-fn reseal(mut doc: Value) -> Value {
-    let jcs = |v: &Value| serde_json_canonicalizer::to_vec(v).unwrap();
-    doc["header"]["content_digest"] = format!("sha256:{}", hex::encode(Sha256::digest(jcs(&doc["data"])))).into();
-    doc["header"].as_object_mut().unwrap().remove("integrity_digest");
-    doc["header"]["integrity_digest"] = format!("sha256:{}", hex::encode(Sha256::digest(jcs(&doc)))).into();
-    doc
 }
 
 fn pretty(doc: &Value) -> String {
@@ -105,7 +98,7 @@ fn fixtures() -> Vec<(&'static str, Vec<u8>)> {
     // A 2 MiB team name, compressed.
     let mut doc = small_doc();
     doc["data"]["teams"][0]["name"] = "x".repeat(2 << 20).into();
-    out.push(("huge-string.json.zst", zstd::bulk::compress(pretty(&reseal(doc)).as_bytes(), 19).unwrap()));
+    out.push(("huge-string.json.zst", zstd::bulk::compress(pretty(&resealed(doc)).as_bytes(), 19).unwrap()));
 
     // A member twice in one object (serde_json's Value would keep the last: edit the text).
     let dup = good.replacen("\"archived\": false,", "\"archived\": false,\n      \"archived\": true,", 1);
@@ -117,12 +110,12 @@ fn fixtures() -> Vec<(&'static str, Vec<u8>)> {
     let team = doc["data"]["teams"][0].clone();
     doc["data"]["teams"].as_array_mut().unwrap().insert(1, team);
     doc["header"]["counts"]["teams"] = (doc["header"]["counts"]["teams"].as_u64().unwrap() + 1).into();
-    out.push(("duplicate-entity-key.json", pretty(&reseal(doc)).into_bytes()));
+    out.push(("duplicate-entity-key.json", pretty(&resealed(doc)).into_bytes()));
 
     // A raw 0xFF byte inside a string.
     let mut doc = small_doc();
     doc["data"]["teams"][0]["name"] = "INVALID-UTF8-HERE".into();
-    let text = pretty(&reseal(doc)).into_bytes();
+    let text = pretty(&resealed(doc)).into_bytes();
     let at = text.windows(17).position(|w| w == b"INVALID-UTF8-HERE").unwrap();
     let mut bad = text.clone();
     bad[at + 7] = 0xFF;
@@ -137,11 +130,11 @@ fn fixtures() -> Vec<(&'static str, Vec<u8>)> {
     // Numbers out of range: a sprint index past u32, a negative business value, 1e400 capacity.
     let mut doc = small_doc();
     doc["data"]["periods"][0]["sprints"][0]["index"] = (1u64 << 32).into();
-    out.push(("index-out-of-range.json", pretty(&reseal(doc)).into_bytes()));
+    out.push(("index-out-of-range.json", pretty(&resealed(doc)).into_bytes()));
     let mut doc = small_doc();
     let objective = doc["data"]["pis"][0]["objectives"].as_array_mut().unwrap().iter_mut().next().unwrap();
     objective["business_value_planned"] = (-1).into();
-    out.push(("negative-number.json", pretty(&reseal(doc)).into_bytes()));
+    out.push(("negative-number.json", pretty(&resealed(doc)).into_bytes()));
     let doc = small_doc();
     let value = &doc["data"]["pis"][0]["capacity"][0]["value"];
     let text = pretty(&doc);
@@ -152,12 +145,12 @@ fn fixtures() -> Vec<(&'static str, Vec<u8>)> {
     // A date that does not exist, digests fixed.
     let mut doc = small_doc();
     doc["data"]["periods"][0]["sprints"][0]["start"] = "2023-02-29".into();
-    out.push(("date-does-not-exist.json", pretty(&reseal(doc)).into_bytes()));
+    out.push(("date-does-not-exist.json", pretty(&resealed(doc)).into_bytes()));
 
     // Counts that lie, digests fixed: the header says one team more than the data holds.
     let mut doc = small_doc();
     doc["header"]["counts"]["teams"] = (doc["header"]["counts"]["teams"].as_u64().unwrap() + 1).into();
-    out.push(("counts-lie.json", pretty(&reseal(doc)).into_bytes()));
+    out.push(("counts-lie.json", pretty(&resealed(doc)).into_bytes()));
     out
 }
 

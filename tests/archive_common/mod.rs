@@ -194,6 +194,12 @@ pub fn reseal(doc: &mut serde_json::Value) {
     doc["header"]["integrity_digest"] = hash(&without).into();
 }
 
+/// [`reseal`], by value.
+pub fn resealed(mut doc: serde_json::Value) -> serde_json::Value {
+    reseal(&mut doc);
+    doc
+}
+
 pub fn json_doc(archive: &Archive) -> serde_json::Value {
     serde_json::from_slice(&encode(archive, Encoding::Json)).unwrap()
 }
