@@ -66,6 +66,29 @@ pub(crate) fn hash_data<T: Serialize + ?Sized>(data: &T) -> DataDigests {
     DataDigests { content: render(content), len, integrity }
 }
 
+/// Hashes canonical data bytes as they stream past, for both digests (the writer's side of
+/// [`hash_data`], when the data never exist as one value).
+pub(crate) struct DataHasher(Tee);
+
+impl DataHasher {
+    pub(crate) fn new() -> Self {
+        let mut tee = Tee { content: Sha256::new(), integrity: Sha256::new(), len: 0 };
+        tee.integrity.update(br#"{"data":"#);
+        DataHasher(tee)
+    }
+
+    pub(crate) fn update(&mut self, bytes: &[u8]) {
+        // Writing into hashers cannot fail.
+        let _ = self.0.write_all(bytes);
+    }
+
+    /// The content digest, and the integrity hasher awaiting the header.
+    pub(crate) fn finish(self) -> DataDigests {
+        let Tee { content, integrity, len } = self.0;
+        DataDigests { content: render(content), len, integrity }
+    }
+}
+
 impl DataDigests {
     /// The integrity digest, given the format version and JCS(header without `integrity_digest`).
     pub(crate) fn integrity(mut self, format_version: u64, canonical_header: &[u8]) -> String {

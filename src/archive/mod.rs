@@ -15,6 +15,7 @@ mod document;
 mod guard;
 mod schema;
 mod sniff;
+mod streamed;
 mod verified;
 
 use std::io::{self, BufReader, BufWriter, Read, Write};
@@ -28,6 +29,7 @@ use self::document::{Data, DocumentSeed, TopLevel, Versioned};
 use self::guard::{Fault, Guard};
 pub use self::schema::{SCHEMA_FILE, SCHEMA_ID, schema};
 pub use self::sniff::{FrameHeader, Layout, MAX_WINDOW_LOG, ZSTD_MAGIC};
+pub use self::streamed::{DataStream, FRAME_CONTENT, Spooled, spool};
 pub use self::verified::{Sealed, Written, verify_written, write_sealed};
 use crate::error::ArchiveError;
 use crate::host::{Deployment, HostIdentity};

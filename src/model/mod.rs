@@ -599,10 +599,7 @@ impl Configuration {
         }
         self.pis.sort_by(|a, b| a.key.cmp(&b.key));
         for pi in &mut self.pis {
-            pi.capacity.sort_by(|a, b| (&a.team, a.sprint).cmp(&(&b.team, b.sprint)));
-            pi.sprint_mappings.sort_by(|a, b| (&a.team, a.sprint).cmp(&(&b.team, b.sprint)));
-            pi.objectives.sort_by(|a, b| objective_order(a).cmp(&objective_order(b)));
-            pi.milestones.sort_by(|a, b| (a.order, &a.name).cmp(&(b.order, &b.name)));
+            pi.sort_children();
         }
     }
 }
@@ -616,6 +613,15 @@ impl Pi {
     /// The key a PI of `program` in `period` must have.
     pub fn key_for(program: &str, period: &str) -> String {
         format!("{program}-{period}")
+    }
+
+    /// Puts the PI's capacity, sprint mappings, objectives and milestones into canonical order
+    /// (part of [`Configuration::sort`], usable on one PI at a time when streaming).
+    pub fn sort_children(&mut self) {
+        self.capacity.sort_by(|a, b| (&a.team, a.sprint).cmp(&(&b.team, b.sprint)));
+        self.sprint_mappings.sort_by(|a, b| (&a.team, a.sprint).cmp(&(&b.team, b.sprint)));
+        self.objectives.sort_by(|a, b| objective_order(a).cmp(&objective_order(b)));
+        self.milestones.sort_by(|a, b| (a.order, &a.name).cmp(&(b.order, &b.name)));
     }
 
     /// The PI's teams: its override if it has one, else its program's teams.

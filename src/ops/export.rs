@@ -4,12 +4,13 @@
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 
-use chrono::Utc;
+use chrono::{DateTime, SubsecRound as _, Utc};
 use serde::Serialize;
 
 use crate::archive::{self, Encoding, Limits, Scope};
 use crate::atomic_file::write_atomically;
-use crate::error::{Error, Result};
+use crate::error::{ArchiveError, Error, Result};
+use crate::host::HostIdentity;
 use crate::model::Counts;
 use crate::progress::SharedProgress;
 use crate::store::{Operation, Store};
@@ -74,28 +75,51 @@ pub struct ExportReport {
 /// does not read back identically (a failing disk or a bug; nothing is left either).
 pub fn export(store: &mut dyn Store, options: &ExportOptions) -> Result<ExportReport> {
     let host = store.host()?.identity;
-    options.progress.phase("reading the store", None);
-    let snapshot = store.snapshot()?;
-    options.progress.phase("writing and verifying the archive", None);
-    let mut data = snapshot.config;
-    if options.scope == Scope::Migration {
-        data.admins = None;
-    }
-    let sealed = archive::seal_counted(data, &host, options.scope, snapshot.api_tokens, Utc::now());
+    let created_at = Utc::now().trunc_subsecs(0);
     let (path, encoding) = match &options.output {
         Output::File(p) => (p.clone(), options.encoding.unwrap_or_else(|| encoding_for(p))),
         Output::Dir(dir) => {
             let encoding = options.encoding.unwrap_or(Encoding::Zstd);
-            let name = super::archive_file_name("ativo", &host.base_url, sealed.archive.header.created_at, encoding);
+            let name = super::archive_file_name("ativo", &host.base_url, created_at, encoding);
             (super::unused_path(dir, &name), encoding)
         }
         Output::Stdout => {
             (std::env::temp_dir().join("ativo-export-stdout"), options.encoding.unwrap_or(Encoding::Zstd))
         }
     };
-    let bytes = match &options.output {
-        Output::Stdout => write_verified_to_stdout(&sealed, encoding)?,
-        _ => write_archive_file(&path, &sealed, encoding)?,
+    let (header, bytes) = match encoding {
+        // The default: streamed from the store into the archive in bounded memory.
+        Encoding::Zstd => {
+            options.progress.phase("reading the store and writing the archive", None);
+            let scope = options.scope;
+            let feed = |stream: &mut archive::DataStream<'_>| -> Result<()> {
+                // Both callbacks write to the one stream, one after the other.
+                let stream = std::cell::RefCell::new(stream);
+                store.stream_snapshot(&mut |config, tokens| Ok(stream.borrow_mut().start(config, tokens)?), &mut |pi| {
+                    Ok(stream.borrow_mut().pi(std::borrow::Cow::Owned(pi))?)
+                })
+            };
+            match &options.output {
+                Output::Stdout => write_streamed_to_stdout(&host, scope, created_at, feed)?,
+                _ => write_streamed_file(&path, &host, scope, created_at, feed)?,
+            }
+        }
+        // Plain JSON is pretty-printed for review; it is built from a snapshot in memory.
+        Encoding::Json => {
+            options.progress.phase("reading the store", None);
+            let snapshot = store.snapshot()?;
+            options.progress.phase("writing and verifying the archive", None);
+            let mut data = snapshot.config;
+            if options.scope == Scope::Migration {
+                data.admins = None;
+            }
+            let sealed = archive::seal_counted(data, &host, options.scope, snapshot.api_tokens, created_at);
+            let bytes = match &options.output {
+                Output::Stdout => write_verified_to_stdout(&sealed, encoding)?,
+                _ => write_archive_file(&path, &sealed, encoding)?,
+            };
+            (sealed.archive.header, bytes)
+        }
     };
     options.progress.finish();
     let removed = match (&options.output, options.keep) {
@@ -107,10 +131,10 @@ pub fn export(store: &mut dyn Store, options: &ExportOptions) -> Result<ExportRe
         encoding,
         bytes,
         scope: options.scope,
-        counts: sealed.archive.header.counts,
-        content_digest: sealed.archive.header.content_digest.clone(),
-        integrity_digest: sealed.archive.header.integrity_digest.clone(),
-        fingerprint: sealed.archive.header.source.fingerprint.clone(),
+        counts: header.counts,
+        content_digest: header.content_digest.clone(),
+        integrity_digest: header.integrity_digest.clone(),
+        fingerprint: header.source.fingerprint.clone(),
         removed: removed.iter().map(|p| p.display().to_string()).collect(),
         warnings: Vec::new(),
     };
@@ -229,6 +253,93 @@ pub fn write_archive_file(path: &std::path::Path, sealed: &archive::Sealed, enco
             Ok(len)
         },
     )
+}
+
+/// A failed write of the archive names the destination, not just errno.
+fn write_error(path: &std::path::Path) -> impl Fn(ArchiveError) -> Error + '_ {
+    move |e| match e {
+        ArchiveError::Io(source) => Error::File { action: "cannot write", path: path.to_path_buf(), source },
+        other => other.into(),
+    }
+}
+
+/// Streams an archive into `path` atomically and verifies it by reading it back (see
+/// [`archive::spool`] and [`archive::Spooled::verify`]): `feed` hands the configuration to the
+/// [`archive::DataStream`]. The compressed data wait in a temporary file beside `path` until the
+/// header is known. Returns the header and the file size.
+///
+/// # Errors
+///
+/// Any error of `feed` (a store that cannot be read); [`Error::File`] when the archive cannot be
+/// written; [`Error::Archive`] when it does not read back as written. Nothing is left at `path`
+/// on error.
+pub fn write_streamed_file<'a>(
+    path: &std::path::Path,
+    host: &HostIdentity,
+    scope: Scope,
+    created_at: DateTime<Utc>,
+    feed: impl FnOnce(&mut archive::DataStream<'a>) -> Result<()>,
+) -> Result<(archive::Header, u64)> {
+    let spooled = std::cell::RefCell::new(None);
+    let bytes = write_atomically(
+        path,
+        |file| {
+            let dir = crate::atomic_file::parent_dir(path);
+            let mut done = archive::spool(&dir, host, scope, created_at, feed).map_err(|e| match e {
+                Error::Archive(ArchiveError::Io(source)) => {
+                    Error::File { action: "cannot write", path: path.to_path_buf(), source }
+                }
+                other => other,
+            })?;
+            let mut out = BufWriter::with_capacity(1 << 20, file);
+            done.write_to(&mut out).map_err(write_error(path))?;
+            out.flush().map_err(|source| Error::File { action: "cannot write", path: path.to_path_buf(), source })?;
+            *spooled.borrow_mut() = Some(done);
+            Ok(())
+        },
+        |file| {
+            let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+            let spooled = spooled.borrow();
+            let spooled = spooled.as_ref().ok_or_else(not_written)?;
+            spooled.verify(&mut *file)?;
+            Ok(len)
+        },
+    )?;
+    let header = spooled.into_inner().ok_or_else(not_written)?.header;
+    Ok((header, bytes))
+}
+
+fn not_written() -> Error {
+    ArchiveError::Integrity("the archive was not written, so it cannot be verified".into()).into()
+}
+
+/// [`write_streamed_file`] for standard output: the archive is written and verified in a
+/// temporary file first, so that nothing unverified reaches the pipe.
+fn write_streamed_to_stdout<'a>(
+    host: &HostIdentity,
+    scope: Scope,
+    created_at: DateTime<Utc>,
+    feed: impl FnOnce(&mut archive::DataStream<'a>) -> Result<()>,
+) -> Result<(archive::Header, u64)> {
+    let dir = std::env::temp_dir();
+    let tmp_error =
+        |source| Error::File { action: "cannot use a temporary file in", path: std::env::temp_dir(), source };
+    let mut spooled = archive::spool(&dir, host, scope, created_at, feed)?;
+    let mut tmp = tempfile::tempfile_in(&dir).map_err(tmp_error)?;
+    {
+        let mut out = BufWriter::with_capacity(1 << 20, &mut tmp);
+        spooled.write_to(&mut out)?;
+        out.flush().map_err(tmp_error)?;
+    }
+    use std::io::{Seek, SeekFrom};
+    tmp.seek(SeekFrom::Start(0)).map_err(tmp_error)?;
+    spooled.verify(&mut tmp)?;
+    tmp.seek(SeekFrom::Start(0)).map_err(tmp_error)?;
+    let stdout_error = |source| Error::File { action: "cannot write", path: PathBuf::from("<stdout>"), source };
+    let mut stdout = std::io::stdout().lock();
+    let bytes = std::io::copy(&mut tmp, &mut stdout).map_err(stdout_error)?;
+    stdout.flush().map_err(stdout_error)?;
+    Ok((spooled.header, bytes))
 }
 
 fn write_verified_to_stdout(sealed: &archive::Sealed, encoding: Encoding) -> Result<u64> {

@@ -9,7 +9,7 @@
 
 use std::path::{Path, PathBuf};
 
-use chrono::Utc;
+use chrono::{SubsecRound as _, Utc};
 use serde::Serialize;
 
 use super::Input;
@@ -189,10 +189,17 @@ pub fn write_safety_backup(dir: &Path, host: &HostIdentity, current: &crate::sto
         path: dir.to_path_buf(),
         source,
     })?;
-    let sealed =
-        archive::seal_counted(current.config.clone(), host, Scope::Full, current.api_tokens.clone(), Utc::now());
-    let name = super::archive_file_name("safety", &host.base_url, sealed.archive.header.created_at, Encoding::Zstd);
+    let created_at = Utc::now().trunc_subsecs(0);
+    let name = super::archive_file_name("safety", &host.base_url, created_at, Encoding::Zstd);
     let path = super::unused_path(dir, &name);
-    super::export::write_archive_file(&path, &sealed, Encoding::Zstd)?;
+    // The same streaming writer as `export`, fed from the snapshot already in memory (read
+    // under the write lock): no second copy of the configuration is made for the backup.
+    super::export::write_streamed_file(&path, host, Scope::Full, created_at, |stream| {
+        stream.start(&current.config, &current.api_tokens)?;
+        for pi in &current.config.pis {
+            stream.pi(std::borrow::Cow::Borrowed(pi))?;
+        }
+        Ok(())
+    })?;
     Ok(path)
 }

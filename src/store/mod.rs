@@ -25,7 +25,7 @@ use serde::Serialize;
 
 use crate::error::{Result, StoreError};
 use crate::host::HostIdentity;
-use crate::model::{ApiToken, Configuration};
+use crate::model::{ApiToken, Configuration, Pi};
 
 /// Where a store is, parsed from `--store` / `ATIVO_STORE`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -232,6 +232,20 @@ pub trait Store {
     ///
     /// [`StoreError`] when the store cannot be read.
     fn snapshot(&mut self) -> Result<Snapshot>;
+    /// Reads the same consistent snapshot as [`Store::snapshot`] without holding all of it:
+    /// `start` gets the configuration without its PIs (in canonical order) and the token
+    /// metadata, then `each_pi` gets every PI, complete and in canonical order, in key order. The
+    /// export streams an archive this way in memory that does not grow with the store.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] when the store cannot be read; any error of `start` or `each_pi`, which
+    /// ends the read.
+    fn stream_snapshot(
+        &mut self,
+        start: &mut dyn FnMut(&Configuration, &[ApiToken]) -> Result<()>,
+        each_pi: &mut dyn FnMut(Pi) -> Result<()>,
+    ) -> Result<()>;
     /// Replaces the whole configuration in one transaction under the store's write lock. `plan`
     /// sees the current snapshot (read under the lock) and returns the configuration to write
     /// and the log entry recorded in the same transaction.

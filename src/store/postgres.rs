@@ -45,11 +45,11 @@ use postgres::error::{DbError, SqlState};
 use postgres::types::{IsNull, ToSql, Type, to_sql_checked};
 use postgres::{Client, Config, IsolationLevel, NoTls, Transaction};
 
-use super::relational::{self, Migration, RowRef, RowSink, RowSource, Table, Value};
+use super::relational::{self, KeyRange, Migration, RowRef, RowSink, RowSource, Table, Value};
 use super::{HostRecord, OpenOptions, Operation, Plan, Snapshot, Store};
-use crate::error::{Result, StoreError};
+use crate::error::{Error, Result, StoreError};
 use crate::host::HostIdentity;
-use crate::model::{ApiToken, Configuration};
+use crate::model::{ApiToken, Configuration, Pi};
 
 /// This build's schema migrations, oldest first. Versions are shared with every backend.
 const MIGRATIONS: &[Migration] =
@@ -477,6 +477,23 @@ impl RowSource for Source<'_, '_> {
         }
         Ok(())
     }
+
+    fn rows_in(
+        &mut self,
+        table: &'static Table,
+        range: KeyRange<'_>,
+        each: &mut dyn FnMut(&dyn RowRef) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let action = format!("reading table {}", table.name);
+        let sql = table.select_range_sql(|i| format!("${i}"), range.after.is_some(), range.upto.is_some());
+        let bounds: Vec<&(dyn postgres::types::ToSql + Sync)> =
+            range.after.iter().chain(range.upto.iter()).map(|b| b as &(dyn postgres::types::ToSql + Sync)).collect();
+        let rows = self.tx.query(&sql, &bounds).map_err(self.ctx.on(&action))?;
+        for row in &rows {
+            each(&Row { row, table, ctx: self.ctx })?;
+        }
+        Ok(())
+    }
 }
 
 /// Which of the store's tables exist in the connection's search path.
@@ -758,6 +775,20 @@ impl Store for PostgresStore {
         let snapshot = read_snapshot(&mut tx, ctx)?;
         commit(tx, ctx, "reading the store")?;
         Ok(snapshot)
+    }
+
+    fn stream_snapshot(
+        &mut self,
+        start: &mut dyn FnMut(&Configuration, &[ApiToken]) -> Result<()>,
+        each_pi: &mut dyn FnMut(Pi) -> Result<()>,
+    ) -> Result<()> {
+        let ctx = &self.ctx;
+        let mut tx = begin_read(&mut self.client, ctx)?;
+        let mut src = Source { tx: &mut tx, ctx };
+        let api_tokens = relational::read_api_tokens(&mut src)?;
+        relational::stream_configuration::<Error>(&mut src, &mut |config| start(config, &api_tokens), each_pi)?;
+        commit(tx, ctx, "reading the store")?;
+        Ok(())
     }
 
     fn replace(&mut self, plan: &mut Plan<'_>) -> Result<()> {

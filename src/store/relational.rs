@@ -80,6 +80,22 @@ impl Table {
         format!("SELECT {} FROM {} ORDER BY {}", self.columns.join(", "), self.name, self.order_by)
     }
 
+    /// [`Self::select_sql`] restricted to rows whose first column (a PI key, for the tables that
+    /// [`stream_configuration`] reads in batches) is in a key range: `> lower` when `lower`,
+    /// `<= upper` when `upper`; placeholders as in [`Self::insert_sql`], lower bound first.
+    pub fn select_range_sql(&self, placeholder: impl Fn(usize) -> String, lower: bool, upper: bool) -> String {
+        let column = self.columns[0];
+        let mut conditions = Vec::new();
+        if lower {
+            conditions.push(format!("{column} > {}", placeholder(1)));
+        }
+        if upper {
+            conditions.push(format!("{column} <= {}", placeholder(conditions.len() + 1)));
+        }
+        let filter = if conditions.is_empty() { String::new() } else { format!(" WHERE {}", conditions.join(" AND ")) };
+        format!("SELECT {} FROM {}{filter} ORDER BY {}", self.columns.join(", "), self.name, self.order_by)
+    }
+
     /// `INSERT INTO <name> (<columns>) VALUES (<placeholders>)`, placeholders in the backend's
     /// syntax (`?1` for SQLite, `$1` for PostgreSQL); `placeholder` gets 1-based indexes.
     pub fn insert_sql(&self, placeholder: impl Fn(usize) -> String) -> String {
@@ -321,6 +337,24 @@ pub(crate) trait RowSource {
         table: &'static Table,
         each: &mut dyn FnMut(&dyn RowRef) -> Result<(), StoreError>,
     ) -> Result<(), StoreError>;
+
+    /// Calls `each` for the rows of `table` whose first column is in `range` (see
+    /// [`Table::select_range_sql`]), in [`Table::select_sql`] order.
+    fn rows_in(
+        &mut self,
+        table: &'static Table,
+        range: KeyRange<'_>,
+        each: &mut dyn FnMut(&dyn RowRef) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError>;
+}
+
+/// A range of keys, `(after, upto]`; an absent bound is open.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct KeyRange<'a> {
+    /// Exclusive lower bound.
+    pub after: Option<&'a str>,
+    /// Inclusive upper bound.
+    pub upto: Option<&'a str>,
 }
 
 // ---- enums: the names are the serialized names of the model, so the store reads like an archive.
@@ -621,6 +655,37 @@ impl KeyIndex {
 
 /// Reads the whole configuration, in canonical order. Call it inside one read transaction.
 pub(crate) fn read_configuration(src: &mut dyn RowSource) -> Result<Configuration, StoreError> {
+    let mut pis = Vec::new();
+    let mut config = stream_configuration::<StoreError>(src, &mut |_| Ok(()), &mut |pi| {
+        pis.push(pi);
+        Ok(())
+    })?;
+    config.pis = pis;
+    Ok(config)
+}
+
+/// PIs read per batch by [`stream_configuration`]: enough that the per-batch queries cost
+/// nothing per row, few enough that a batch with all its children is a few MiB at most.
+const PI_BATCH: usize = 256;
+
+/// The keys of all PIs, in key order: the batch boundaries of [`stream_configuration`].
+const PI_KEYS: Table = Table { name: "pi", columns: &["pi_key"], order_by: "pi_key" };
+
+/// Reads the configuration in canonical order without holding all of it: hands everything but
+/// the PIs (the small part: settings, admins, teams, programs, periods, in canonical order) to
+/// `start`, then the PIs, each complete with its children and in canonical order, to `each_pi`
+/// in key order, and returns the small part. Call it inside one read transaction.
+///
+/// Why: PIs and their children (capacity, sprint mappings, objectives, milestones) are almost
+/// all of a large configuration, so an export that streams them into the archive writer runs in
+/// memory that does not grow with the store. They are read in batches of [`PI_BATCH`] PIs by key
+/// range (`(after, upto]`, the first batch open below and the last open above, so that every row
+/// is read exactly once whatever the keys).
+pub(crate) fn stream_configuration<E: From<StoreError>>(
+    src: &mut dyn RowSource,
+    start: &mut dyn FnMut(&Configuration) -> Result<(), E>,
+    each_pi: &mut dyn FnMut(Pi) -> Result<(), E>,
+) -> Result<Configuration, E> {
     let mut settings: Option<Settings> = None;
     src.rows(&SETTINGS, &mut |r| {
         settings = Some(Settings {
@@ -736,8 +801,41 @@ pub(crate) fn read_configuration(src: &mut dyn RowSource) -> Result<Configuratio
         Ok(())
     })?;
 
+    let mut config = Configuration { admins, periods, pis: Vec::new(), programs, settings, teams };
+    // The rows were written in canonical order and read back in it, so this changes nothing for a
+    // store that only ativo-backup wrote; for one edited by hand it still makes the promise true.
+    // Sorting is stable and sorted input costs a linear pass. (PIs come in key order from the
+    // queries, and each batch sorts its PIs' children.)
+    config.sort();
+    start(&config)?;
+
+    let mut keys: Vec<String> = Vec::new();
+    src.rows(&PI_KEYS, &mut |r| {
+        keys.push(r.text(0)?);
+        Ok(())
+    })?;
+    let bounds: Vec<&str> = keys.iter().skip(PI_BATCH - 1).step_by(PI_BATCH).map(String::as_str).collect();
+    let batches = bounds.len() + 1;
+    for b in 0..batches {
+        let range = KeyRange { after: if b == 0 { None } else { Some(bounds[b - 1]) }, upto: bounds.get(b).copied() };
+        for pi in read_pi_batch(src, range, &mut take_filter)? {
+            each_pi(pi)?;
+        }
+    }
+    Ok(config)
+}
+
+/// Takes the scope filter that column `usize` of a row names (each filter belongs to one row).
+type TakeFilter<'f> = dyn FnMut(&dyn RowRef, usize) -> Result<Option<ScopeFilter>, StoreError> + 'f;
+
+/// Reads the PIs whose keys are in `range`, with their children, each in canonical order.
+fn read_pi_batch(
+    src: &mut dyn RowSource,
+    range: KeyRange<'_>,
+    take_filter: &mut TakeFilter<'_>,
+) -> Result<Vec<Pi>, StoreError> {
     let mut pis = Vec::new();
-    src.rows(&PI, &mut |r| {
+    src.rows_in(&PI, range, &mut |r| {
         pis.push(Pi {
             capacity: Vec::new(),
             feature_filter: take_filter(r, 4)?,
@@ -754,7 +852,7 @@ pub(crate) fn read_configuration(src: &mut dyn RowSource) -> Result<Configuratio
         Ok(())
     })?;
     let mut index = KeyIndex::new(pis.iter().map(|p| p.key.as_str()));
-    src.rows(&PI_TEAM, &mut |r| {
+    src.rows_in(&PI_TEAM, range, &mut |r| {
         let i = index.parent(r, 0, PI.name)?;
         match &mut pis[i].teams {
             Some(teams) => {
@@ -764,19 +862,19 @@ pub(crate) fn read_configuration(src: &mut dyn RowSource) -> Result<Configuratio
             None => Err(r.bad(0, "has override teams but its pi says has_team_override = false")),
         }
     })?;
-    src.rows(&SPRINT_MAPPING, &mut |r| {
+    src.rows_in(&SPRINT_MAPPING, range, &mut |r| {
         let i = index.parent(r, 0, PI.name)?;
         pis[i].sprint_mappings.push(SprintMapping { jira_sprint_id: r.text(3)?, sprint: r.u32(2)?, team: r.text(1)? });
         Ok(())
     })?;
-    src.rows(&CAPACITY, &mut |r| {
+    src.rows_in(&CAPACITY, range, &mut |r| {
         let i = index.parent(r, 0, PI.name)?;
         pis[i].capacity.push(Capacity { sprint: r.u32(2)?, team: r.text(1)?, value: r.real(3)? });
         Ok(())
     })?;
     // (pi index, objective position) -> index in that PI's objectives, for the epics.
     let mut objective_at: HashMap<(usize, i64), usize> = HashMap::new();
-    src.rows(&OBJECTIVE, &mut |r| {
+    src.rows_in(&OBJECTIVE, range, &mut |r| {
         let i = index.parent(r, 0, PI.name)?;
         objective_at.insert((i, r.int(1)?), pis[i].objectives.len());
         pis[i].objectives.push(Objective {
@@ -792,13 +890,13 @@ pub(crate) fn read_configuration(src: &mut dyn RowSource) -> Result<Configuratio
         });
         Ok(())
     })?;
-    src.rows(&OBJECTIVE_EPIC, &mut |r| {
+    src.rows_in(&OBJECTIVE_EPIC, range, &mut |r| {
         let i = index.parent(r, 0, PI.name)?;
         let o = *objective_at.get(&(i, r.int(1)?)).ok_or_else(|| r.bad(1, "names no objective of its pi"))?;
         pis[i].objectives[o].epics.push(IssueRef { id: r.text(3)?, key: r.text(4)? });
         Ok(())
     })?;
-    src.rows(&MILESTONE, &mut |r| {
+    src.rows_in(&MILESTONE, range, &mut |r| {
         let i = index.parent(r, 0, PI.name)?;
         pis[i].milestones.push(Milestone {
             date: r.opt_date(4)?,
@@ -811,13 +909,10 @@ pub(crate) fn read_configuration(src: &mut dyn RowSource) -> Result<Configuratio
         });
         Ok(())
     })?;
-
-    let mut config = Configuration { admins, periods, pis, programs, settings, teams };
-    // The rows were written in canonical order and read back in it, so this changes nothing for a
-    // store that only ativo-backup wrote; for one edited by hand it still makes the promise true.
-    // Sorting is stable and sorted input costs a linear pass.
-    config.sort();
-    Ok(config)
+    for pi in &mut pis {
+        pi.sort_children();
+    }
+    Ok(pis)
 }
 
 fn read_scope_filters(src: &mut dyn RowSource) -> Result<HashMap<i64, ScopeFilter>, StoreError> {

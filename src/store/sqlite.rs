@@ -23,11 +23,11 @@ use std::time::{Duration, Instant};
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{CachedStatement, Connection, ErrorCode, OpenFlags, ToSql, Transaction, TransactionBehavior};
 
-use super::relational::{self, Migration, RowRef, RowSink, RowSource, Table, Value};
+use super::relational::{self, KeyRange, Migration, RowRef, RowSink, RowSource, Table, Value};
 use super::{HostRecord, OpenOptions, Operation, Plan, Snapshot, Store};
-use crate::error::{Result, StoreError};
+use crate::error::{Error, Result, StoreError};
 use crate::host::HostIdentity;
-use crate::model::{ApiToken, Configuration};
+use crate::model::{ApiToken, Configuration, Pi};
 
 /// This build's schema migrations, oldest first. Versions are shared with every backend.
 const MIGRATIONS: &[Migration] =
@@ -227,6 +227,24 @@ impl RowSource for Source<'_> {
         let err = on(self.location, &action);
         let mut stmt = self.conn.prepare_cached(&table.select_sql()).map_err(&err)?;
         let mut rows = stmt.query([]).map_err(&err)?;
+        while let Some(row) = rows.next().map_err(&err)? {
+            each(&Row { row, table, location: self.location })?;
+        }
+        Ok(())
+    }
+
+    fn rows_in(
+        &mut self,
+        table: &'static Table,
+        range: KeyRange<'_>,
+        each: &mut dyn FnMut(&dyn RowRef) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let action = format!("reading table {}", table.name);
+        let err = on(self.location, &action);
+        let sql = table.select_range_sql(|i| format!("?{i}"), range.after.is_some(), range.upto.is_some());
+        let mut stmt = self.conn.prepare_cached(&sql).map_err(&err)?;
+        let bounds: Vec<&str> = range.after.into_iter().chain(range.upto).collect();
+        let mut rows = stmt.query(rusqlite::params_from_iter(bounds)).map_err(&err)?;
         while let Some(row) = rows.next().map_err(&err)? {
             each(&Row { row, table, location: self.location })?;
         }
@@ -509,6 +527,19 @@ impl Store for SqliteStore {
         let snapshot = read_snapshot(&tx, &location)?;
         tx.finish().map_err(on(&location, "reading the store"))?;
         Ok(snapshot)
+    }
+
+    fn stream_snapshot(
+        &mut self,
+        start: &mut dyn FnMut(&Configuration, &[ApiToken]) -> Result<()>,
+        each_pi: &mut dyn FnMut(Pi) -> Result<()>,
+    ) -> Result<()> {
+        let (tx, location) = self.begin_read()?;
+        let mut src = Source { conn: &tx, location: &location };
+        let api_tokens = relational::read_api_tokens(&mut src)?;
+        relational::stream_configuration::<Error>(&mut src, &mut |config| start(config, &api_tokens), each_pi)?;
+        tx.finish().map_err(on(&location, "reading the store"))?;
+        Ok(())
     }
 
     fn replace(&mut self, plan: &mut Plan<'_>) -> Result<()> {
