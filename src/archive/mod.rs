@@ -15,6 +15,7 @@ mod document;
 mod guard;
 mod schema;
 mod sniff;
+pub mod stream;
 mod verified;
 
 use std::io::{self, BufReader, BufWriter, Read, Write};
