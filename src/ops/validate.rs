@@ -110,11 +110,12 @@ fn validate_one(input: &Input, options: &ValidateOptions) -> FileReport {
 }
 
 /// The streaming fast path for a file (`archive::stream`: flat memory, two passes over the file);
-/// `None` when the input is standard input (it cannot be read twice) or when the fast path gives
-/// up, in which case the full reader runs and produces the exact error.
+/// `None` when the input is not a regular file (standard input, a pipe such as `<(...)`: it
+/// cannot be read twice, and the full reader must still see all of it) or when the fast path
+/// gives up, in which case the full reader runs and produces the exact error.
 fn streamed(input: &Input, options: &ValidateOptions) -> Option<crate::archive::stream::Streamed> {
     let Input::File(path) = input else { return None };
-    let size = input.size();
+    let size = Some(input.size()?);
     let mut pass = 0;
     let open = || -> std::io::Result<_> {
         pass += 1;
