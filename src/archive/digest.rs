@@ -52,39 +52,45 @@ fn render(hash: Sha256) -> String {
 
 /// Hashes the canonical form of `data` (a model type, canonical by construction).
 pub(crate) fn hash_data<T: Serialize + ?Sized>(data: &T) -> DataDigests {
-    let mut tee = Tee { content: Sha256::new(), integrity: Sha256::new(), len: 0 };
-    tee.integrity.update(br#"{"data":"#);
-    {
-        // serde_json writes many tiny slices; batch them for the hashers.
-        let mut buffered = BufWriter::with_capacity(64 * 1024, &mut tee);
-        // Neither the hashers nor the model's `Serialize` impls can fail (serde_json writes a
-        // non-finite float as `null` rather than failing; `archive::write` refuses those), so
-        // there is no error to report; a wrong digest would still be caught on reading.
-        let _ = write_canonical(&mut buffered, data).and_then(|()| buffered.flush());
-    }
-    let Tee { content, integrity, len } = tee;
-    DataDigests { content: render(content), len, integrity }
+    let mut hasher = DataHasher::new();
+    hasher.canonical(data);
+    hasher.finish()
 }
 
-/// Hashes canonical data bytes as they stream past, for both digests (the writer's side of
-/// [`hash_data`], when the data never exist as one value).
-pub(crate) struct DataHasher(Tee);
+/// The two hashers fed with the canonical data piece by piece, for a reader that never holds the
+/// whole data (`stream.rs`): raw punctuation with [`DataHasher::bytes`], entities with
+/// [`DataHasher::canonical`]. The pieces must add up to JCS(`data`), as [`hash_data`] writes it.
+pub(crate) struct DataHasher {
+    // serde_json writes many tiny slices; batch them for the hashers.
+    out: BufWriter<Tee>,
+}
 
 impl DataHasher {
     pub(crate) fn new() -> Self {
         let mut tee = Tee { content: Sha256::new(), integrity: Sha256::new(), len: 0 };
         tee.integrity.update(br#"{"data":"#);
-        DataHasher(tee)
+        DataHasher { out: BufWriter::with_capacity(64 * 1024, tee) }
     }
 
-    pub(crate) fn update(&mut self, bytes: &[u8]) {
-        // Writing into hashers cannot fail.
-        let _ = self.0.write_all(bytes);
+    /// Appends bytes that are already canonical (punctuation between entities).
+    pub(crate) fn bytes(&mut self, bytes: &[u8]) {
+        // Writing into the hashers cannot fail.
+        let _ = self.out.write_all(bytes);
     }
 
-    /// The content digest, and the integrity hasher awaiting the header.
-    pub(crate) fn finish(self) -> DataDigests {
-        let Tee { content, integrity, len } = self.0;
+    /// Appends the canonical form of a model value.
+    pub(crate) fn canonical<T: Serialize + ?Sized>(&mut self, value: &T) {
+        // Neither the hashers nor the model's `Serialize` impls can fail (serde_json writes a
+        // non-finite float as `null` rather than failing; `archive::write` refuses those), so
+        // there is no error to report; a wrong digest would still be caught on reading.
+        let _ = write_canonical(&mut self.out, value);
+    }
+
+    pub(crate) fn finish(mut self) -> DataDigests {
+        // Flushing into the hashers cannot fail.
+        let _ = self.out.flush();
+        let (tee, _) = self.out.into_parts();
+        let Tee { content, integrity, len } = tee;
         DataDigests { content: render(content), len, integrity }
     }
 }

@@ -15,6 +15,7 @@ mod document;
 mod guard;
 mod schema;
 mod sniff;
+pub mod stream;
 mod streamed;
 mod verified;
 

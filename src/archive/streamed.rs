@@ -334,7 +334,7 @@ impl Frames {
         if self.content.is_empty() {
             return Ok(());
         }
-        self.hasher.update(&self.content);
+        self.hasher.bytes(&self.content);
         self.compressed.clear();
         self.compressor.compress_to_buffer(&self.content, &mut self.compressed)?;
         self.out.write_all(&self.compressed)?;

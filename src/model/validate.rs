@@ -76,17 +76,52 @@ const SUGGESTED_TEAM_KEY_CHARS: usize = 10;
 ///
 /// The findings are in document order; an empty list means valid and unremarkable.
 pub fn validate(config: &Configuration) -> Vec<Finding> {
-    let index = Index::new(config);
-    let mut out = Findings::default();
-    if let Some(admins) = &config.admins {
-        check_admins(&mut out, admins);
+    let mut validator = Validator::new(config);
+    for (i, pi) in config.pis.iter().enumerate() {
+        validator.check_pi(i, pi);
     }
-    check_periods(&mut out, &config.periods);
-    check_pis(&mut out, &config.pis, &index);
-    check_programs(&mut out, &config.programs, &index);
-    check_settings(&mut out, &config.settings);
-    check_teams(&mut out, &config.teams);
-    out.into_document_order()
+    validator.finish(config.pis.iter().map(|p| p.key.as_str()))
+}
+
+/// [`validate`] in pieces, for a reader that never holds all PIs at once (the streaming
+/// validation of `archive::stream`): the skeleton (everything but the PIs) is given up front,
+/// PIs one at a time in document order, and their keys at the end. The findings are exactly
+/// those of [`validate`] over the skeleton with the PIs put back, in the same order.
+pub struct Validator<'a> {
+    skeleton: &'a Configuration,
+    index: Index<'a>,
+    /// Findings of the per-PI checks, in the order they were emitted.
+    pis: Findings,
+}
+
+impl<'a> Validator<'a> {
+    /// A validator of the configuration `skeleton` describes; its own `pis` are ignored.
+    pub fn new(skeleton: &'a Configuration) -> Self {
+        Validator { skeleton, index: Index::new(skeleton), pis: Findings::default() }
+    }
+
+    /// Checks PI number `i` (its position in `/data/pis`) against the skeleton.
+    pub fn check_pi(&mut self, i: usize, pi: &Pi) {
+        check_pi(&mut self.pis, i, pi, &self.index);
+    }
+
+    /// The findings, in document order, given the keys of all PIs in document order.
+    pub fn finish<'k>(self, pi_keys: impl Iterator<Item = &'k str>) -> Vec<Finding> {
+        let config = self.skeleton;
+        // Emitted in the order `validate` always used, so that findings on the same pointer
+        // (a key check and a per-PI check on `/data/pis/3/key`) keep their order in the stable sort.
+        let mut out = Findings::default();
+        if let Some(admins) = &config.admins {
+            check_admins(&mut out, admins);
+        }
+        check_periods(&mut out, &config.periods);
+        check_keys(&mut out, &PIS, pi_keys);
+        out.0.extend(self.pis.0);
+        check_programs(&mut out, &config.programs, &self.index);
+        check_settings(&mut out, &config.settings);
+        check_teams(&mut out, &config.teams);
+        out.into_document_order()
+    }
 }
 
 /// Findings as they are collected; sorted into document order at the end, so that each check
@@ -139,6 +174,8 @@ fn document_order(a: &str, b: &str) -> Ordering {
 struct Index<'a> {
     teams: HashMap<&'a str, &'a Team>,
     programs: HashMap<&'a str, &'a Program>,
+    /// The teams of each program in `programs`, built once rather than once per PI.
+    program_teams: HashMap<&'a str, TeamSet<'a>>,
     periods: HashMap<&'a str, PeriodInfo>,
 }
 
@@ -163,7 +200,8 @@ impl<'a> Index<'a> {
         for period in &config.periods {
             periods.entry(period.key.as_str()).or_insert_with(|| PeriodInfo::new(period));
         }
-        Index { teams, programs, periods }
+        let program_teams = programs.iter().map(|(&key, &program)| (key, TeamSet::of(&program.teams))).collect();
+        Index { teams, programs, program_teams, periods }
     }
 }
 
@@ -261,9 +299,10 @@ fn check_order<'a, T, K: Ord>(
     list: &'a [T],
     key: impl Fn(&'a T) -> K,
     show: impl Fn(&T) -> String,
-) {
+) -> bool {
     let unsorted = list.windows(2).position(|pair| key(&pair[1]) < key(&pair[0]));
-    if let Some(i) = unsorted {
+    let Some(i) = unsorted else { return true };
+    {
         let (prev, cur) = (&list[i], &list[i + 1]);
         out.error(
             "order.unsorted",
@@ -271,6 +310,41 @@ fn check_order<'a, T, K: Ord>(
             format!("{what} are not in canonical order: {} comes after {}", show(cur), show(prev)),
             format!("sort {what} by {by}; archives keep canonical order so that equal configurations give equal bytes"),
         );
+    }
+    false
+}
+
+/// Finds, for each element of a list in turn, the first earlier element with the same key. In a
+/// list sorted by that key (the normal case, which [`check_order`] tells) equal keys are
+/// neighbours, so the start of the current run is the answer and no map is allocated or hashed.
+enum FirstSeen<K> {
+    Sorted(Option<(K, usize)>),
+    Hashed(HashMap<K, usize>),
+}
+
+impl<K: Eq + std::hash::Hash> FirstSeen<K> {
+    fn new(sorted: bool, len: usize) -> Self {
+        if sorted { FirstSeen::Sorted(None) } else { FirstSeen::Hashed(HashMap::with_capacity(len)) }
+    }
+
+    /// Element `j` has `key`: the index of the first element with that key, if it is not `j`.
+    fn see(&mut self, j: usize, key: K) -> Option<usize> {
+        match self {
+            FirstSeen::Sorted(run) => match run {
+                Some((current, start)) if *current == key => Some(*start),
+                _ => {
+                    *run = Some((key, j));
+                    None
+                }
+            },
+            FirstSeen::Hashed(map) => match map.entry(key) {
+                Entry::Occupied(first) => Some(*first.get()),
+                Entry::Vacant(slot) => {
+                    slot.insert(j);
+                    None
+                }
+            },
+        }
     }
 }
 
@@ -541,68 +615,108 @@ fn check_team_list(
     }
 }
 
-fn check_pis<'a>(out: &mut Findings, pis: &'a [Pi], index: &'a Index<'a>) {
-    check_keys(out, &PIS, pis.iter().map(|p| p.key.as_str()));
-    for (i, pi) in pis.iter().enumerate() {
-        let pointer = format!("/data/pis/{i}");
-        let key = &pi.key;
-        let program = index.programs.get(pi.program.as_str()).copied();
-        let period = index.periods.get(pi.period.as_str());
-        if program.is_none() {
-            out.error(
-                "pi.unknown-program",
-                format!("{pointer}/program"),
-                format!("PI {key:?} belongs to program {:?}, which does not exist", pi.program),
-                "add the program, or remove the PI",
-            );
-        }
-        if period.is_none() {
-            out.error(
-                "pi.unknown-period",
-                format!("{pointer}/period"),
-                format!("PI {key:?} is in period {:?}, which does not exist", pi.period),
-                "add the period, or remove the PI",
-            );
-        }
+/// The per-PI rules: references to program, period and teams, the key, the feature filter and
+/// the PI's children. The uniqueness and order of PI keys are [`check_keys`]'s, over all PIs.
+fn check_pi(out: &mut Findings, i: usize, pi: &Pi, index: &Index) {
+    let pointer = format!("/data/pis/{i}");
+    let key = &pi.key;
+    let program = index.programs.get(pi.program.as_str()).copied();
+    let period = index.periods.get(pi.period.as_str());
+    if program.is_none() {
+        out.error(
+            "pi.unknown-program",
+            format!("{pointer}/program"),
+            format!("PI {key:?} belongs to program {:?}, which does not exist", pi.program),
+            "add the program, or remove the PI",
+        );
+    }
+    if period.is_none() {
+        out.error(
+            "pi.unknown-period",
+            format!("{pointer}/period"),
+            format!("PI {key:?} is in period {:?}, which does not exist", pi.period),
+            "add the period, or remove the PI",
+        );
+    }
+    // `<program>-<period>`, compared without building it.
+    let key_matches = key.len() == pi.program.len() + 1 + pi.period.len()
+        && key.starts_with(pi.program.as_str())
+        && key.as_bytes().get(pi.program.len()) == Some(&b'-')
+        && key.ends_with(pi.period.as_str());
+    if !key_matches {
         let expected = Pi::key_for(&pi.program, &pi.period);
-        if *key != expected {
-            out.error(
-                "pi.key-mismatch",
-                format!("{pointer}/key"),
-                format!("PI of program {:?} in period {:?} has key {key:?}", pi.program, pi.period),
-                format!("a PI's key is <program>-<period>: use {expected:?}"),
-            );
+        out.error(
+            "pi.key-mismatch",
+            format!("{pointer}/key"),
+            format!("PI of program {:?} in period {:?} has key {key:?}", pi.program, pi.period),
+            format!("a PI's key is <program>-<period>: use {expected:?}"),
+        );
+    }
+    if pi.feature_inclusion == FeatureInclusion::JiraFilter && pi.feature_filter.is_none() {
+        out.error(
+            "pi.feature-filter-missing",
+            pointer.clone(),
+            format!("PI {key:?} includes features by Jira filter but has no feature_filter"),
+            "set the PI's feature filter, or choose another feature inclusion",
+        );
+    }
+    if let Some(filter) = &pi.feature_filter {
+        check_scope(out, &format!("{pointer}/feature_filter"), filter);
+    }
+    if let Some(teams) = &pi.teams {
+        check_team_list(
+            out,
+            &format!("{pointer}/teams"),
+            &format!("PI {key:?}"),
+            teams,
+            index,
+            ("pi.unknown-team", "pi.duplicate-team"),
+        );
+    }
+    // The PI's teams are only known when it has an override or its program exists; otherwise
+    // the unknown program is the finding, and every child would only repeat it.
+    let pi_teams = match (&pi.teams, program) {
+        (Some(teams), _) => Some(TeamSet::of(teams)),
+        (None, Some(program)) => index.program_teams.get(program.key.as_str()).map(TeamSet::borrowed),
+        (None, None) => None,
+    };
+    let ctx = PiContext { pointer: &pointer, key, index, teams: pi_teams, period, period_key: &pi.period };
+    check_capacity(out, &ctx, pi);
+    check_milestones(out, &ctx, pi);
+    check_objectives(out, &ctx, pi);
+    check_sprint_mappings(out, &ctx, pi);
+}
+
+/// A set of team keys that answers `contains` exactly: a short list is scanned (cheaper than
+/// hashing, and no allocation per PI), a long one hashed.
+enum TeamSet<'a> {
+    Few(&'a [String]),
+    Many(HashSet<&'a str>),
+    Shared(&'a TeamSet<'a>),
+}
+
+impl<'a> TeamSet<'a> {
+    /// Lists up to this long are scanned.
+    const SCAN: usize = 16;
+
+    fn of(teams: &'a [String]) -> Self {
+        if teams.len() <= Self::SCAN {
+            TeamSet::Few(teams)
+        } else {
+            TeamSet::Many(teams.iter().map(String::as_str).collect())
         }
-        if pi.feature_inclusion == FeatureInclusion::JiraFilter && pi.feature_filter.is_none() {
-            out.error(
-                "pi.feature-filter-missing",
-                pointer.clone(),
-                format!("PI {key:?} includes features by Jira filter but has no feature_filter"),
-                "set the PI's feature filter, or choose another feature inclusion",
-            );
+    }
+
+    fn borrowed(set: &'a TeamSet<'a>) -> Self {
+        TeamSet::Shared(set)
+    }
+
+    fn contains(&self, team: &str) -> bool {
+        match self {
+            TeamSet::Few(teams) => teams.iter().any(|t| t == team),
+            TeamSet::Many(set) => set.contains(team),
+            TeamSet::Shared(set) => set.contains(team),
         }
-        if let Some(filter) = &pi.feature_filter {
-            check_scope(out, &format!("{pointer}/feature_filter"), filter);
-        }
-        if let Some(teams) = &pi.teams {
-            check_team_list(
-                out,
-                &format!("{pointer}/teams"),
-                &format!("PI {key:?}"),
-                teams,
-                index,
-                ("pi.unknown-team", "pi.duplicate-team"),
-            );
-        }
-        // The PI's teams are only known when it has an override or its program exists; otherwise
-        // the unknown program is the finding, and every child would only repeat it.
-        let pi_teams: Option<HashSet<&str>> = (pi.teams.is_some() || program.is_some())
-            .then(|| pi.effective_teams(program).iter().map(String::as_str).collect());
-        let ctx = PiContext { pointer: &pointer, key, index, teams: pi_teams, period, period_key: &pi.period };
-        check_capacity(out, &ctx, pi);
-        check_milestones(out, &ctx, pi);
-        check_objectives(out, &ctx, pi);
-        check_sprint_mappings(out, &ctx, pi);
     }
 }
 
@@ -612,18 +726,18 @@ struct PiContext<'a> {
     key: &'a str,
     index: &'a Index<'a>,
     /// The PI's effective teams, when they are known.
-    teams: Option<HashSet<&'a str>>,
+    teams: Option<TeamSet<'a>>,
     period: Option<&'a PeriodInfo>,
     period_key: &'a str,
 }
 
 impl<'a> PiContext<'a> {
     /// Checks that a child's team exists and is one of the PI's teams; returns the team if it
-    /// exists.
+    /// exists. The pointer is only built when there is a finding: this runs for every row.
     fn team(
         &self,
         out: &mut Findings,
-        pointer: String,
+        pointer: impl FnOnce() -> String,
         what: &str,
         team: &str,
         (unknown, not_in_pi): (&'static str, &'static str),
@@ -632,14 +746,14 @@ impl<'a> PiContext<'a> {
         if found.is_none() {
             out.error(
                 unknown,
-                pointer,
+                pointer(),
                 format!("{what} of PI {:?} names team {team:?}, which does not exist", self.key),
                 format!("add the team, or remove the {what}"),
             );
         } else if self.teams.as_ref().is_some_and(|teams| !teams.contains(team)) {
             out.error(
                 not_in_pi,
-                pointer,
+                pointer(),
                 format!("{what} of PI {:?} names team {team:?}, which is not one of the PI's teams", self.key),
                 format!("add the team to the program (or to the PI's team override), or remove the {what}"),
             );
@@ -648,13 +762,20 @@ impl<'a> PiContext<'a> {
     }
 
     /// Checks that a sprint index exists in the PI's period (when the period is known).
-    fn sprint(&self, out: &mut Findings, pointer: String, what: &str, sprint: u32, code: &'static str) {
+    fn sprint(
+        &self,
+        out: &mut Findings,
+        pointer: impl FnOnce() -> String,
+        what: &str,
+        sprint: u32,
+        code: &'static str,
+    ) {
         if let Some(period) = self.period
             && !period.sprints.contains(&sprint)
         {
             out.error(
                 code,
-                pointer,
+                pointer(),
                 format!(
                     "{what} of PI {:?} refers to sprint {sprint}, which period {:?} does not have",
                     self.key, self.period_key
@@ -667,7 +788,7 @@ impl<'a> PiContext<'a> {
 
 fn check_capacity(out: &mut Findings, ctx: &PiContext, pi: &Pi) {
     let pointer = format!("{}/capacity", ctx.pointer);
-    check_order(
+    let sorted = check_order(
         out,
         &pointer,
         &format!("capacity of PI {:?}", ctx.key),
@@ -676,21 +797,21 @@ fn check_capacity(out: &mut Findings, ctx: &PiContext, pi: &Pi) {
         |c| (c.team.as_str(), c.sprint),
         |c| format!("({:?}, sprint {})", c.team, c.sprint),
     );
-    let mut seen: HashMap<(&str, u32), usize> = HashMap::with_capacity(pi.capacity.len());
+    let mut seen: FirstSeen<(&str, u32)> = FirstSeen::new(sorted, pi.capacity.len());
     for (j, entry) in pi.capacity.iter().enumerate() {
-        let here = format!("{pointer}/{j}");
+        let here = || format!("{pointer}/{j}");
         ctx.team(
             out,
-            format!("{here}/team"),
+            || format!("{}/team", here()),
             "capacity",
             &entry.team,
             ("capacity.unknown-team", "capacity.team-not-in-pi"),
         );
-        ctx.sprint(out, format!("{here}/sprint"), "capacity", entry.sprint, "capacity.unknown-sprint");
+        ctx.sprint(out, || format!("{}/sprint", here()), "capacity", entry.sprint, "capacity.unknown-sprint");
         if !entry.value.is_finite() || entry.value < 0.0 {
             out.error(
                 "capacity.value",
-                format!("{here}/value"),
+                format!("{}/value", here()),
                 format!(
                     "capacity of team {:?} in sprint {} of PI {:?} is {}",
                     entry.team, entry.sprint, ctx.key, entry.value
@@ -698,29 +819,23 @@ fn check_capacity(out: &mut Findings, ctx: &PiContext, pi: &Pi) {
                 "capacity is a finite number >= 0 in the team's estimation unit",
             );
         }
-        match seen.entry((entry.team.as_str(), entry.sprint)) {
-            Entry::Occupied(first) => out.error(
+        if let Some(first) = seen.see(j, (entry.team.as_str(), entry.sprint)) {
+            out.error(
                 "capacity.duplicate",
-                here,
+                here(),
                 format!(
                     "PI {:?} has two capacity entries for team {:?} in sprint {}: {pointer}/{} and {pointer}/{j}",
-                    ctx.key,
-                    entry.team,
-                    entry.sprint,
-                    first.get()
+                    ctx.key, entry.team, entry.sprint, first
                 ),
                 "keep one capacity entry per team and sprint",
-            ),
-            Entry::Vacant(slot) => {
-                slot.insert(j);
-            }
+            );
         }
     }
 }
 
 fn check_sprint_mappings(out: &mut Findings, ctx: &PiContext, pi: &Pi) {
     let pointer = format!("{}/sprint_mappings", ctx.pointer);
-    check_order(
+    let sorted = check_order(
         out,
         &pointer,
         &format!("sprint mappings of PI {:?}", ctx.key),
@@ -731,12 +846,12 @@ fn check_sprint_mappings(out: &mut Findings, ctx: &PiContext, pi: &Pi) {
     );
     // The same Jira sprint id may appear for several teams: teams that share a board share its
     // sprints, so that is not checked.
-    let mut seen: HashMap<(&str, u32), usize> = HashMap::with_capacity(pi.sprint_mappings.len());
+    let mut seen: FirstSeen<(&str, u32)> = FirstSeen::new(sorted, pi.sprint_mappings.len());
     for (j, mapping) in pi.sprint_mappings.iter().enumerate() {
-        let here = format!("{pointer}/{j}");
+        let here = || format!("{pointer}/{j}");
         let team = ctx.team(
             out,
-            format!("{here}/team"),
+            || format!("{}/team", here()),
             "sprint mapping",
             &mapping.team,
             ("mapping.unknown-team", "mapping.team-not-in-pi"),
@@ -746,7 +861,7 @@ fn check_sprint_mappings(out: &mut Findings, ctx: &PiContext, pi: &Pi) {
         {
             out.error(
                 "mapping.not-scrum",
-                format!("{here}/team"),
+                format!("{}/team", here()),
                 format!(
                     "PI {:?} maps a Jira sprint for KANBAN team {:?}; only SCRUM teams have sprints",
                     ctx.key, team.key
@@ -754,11 +869,11 @@ fn check_sprint_mappings(out: &mut Findings, ctx: &PiContext, pi: &Pi) {
                 "remove the mapping, or make the team SCRUM",
             );
         }
-        ctx.sprint(out, format!("{here}/sprint"), "sprint mapping", mapping.sprint, "mapping.unknown-sprint");
+        ctx.sprint(out, || format!("{}/sprint", here()), "sprint mapping", mapping.sprint, "mapping.unknown-sprint");
         if mapping.jira_sprint_id.trim().is_empty() {
             out.error(
                 "mapping.sprint-id-empty",
-                format!("{here}/jira_sprint_id"),
+                format!("{}/jira_sprint_id", here()),
                 format!(
                     "sprint mapping of team {:?} in sprint {} of PI {:?} has an empty Jira sprint id",
                     mapping.team, mapping.sprint, ctx.key
@@ -766,29 +881,23 @@ fn check_sprint_mappings(out: &mut Findings, ctx: &PiContext, pi: &Pi) {
                 "set the Jira sprint id, or remove the mapping",
             );
         }
-        match seen.entry((mapping.team.as_str(), mapping.sprint)) {
-            Entry::Occupied(first) => out.error(
+        if let Some(first) = seen.see(j, (mapping.team.as_str(), mapping.sprint)) {
+            out.error(
                 "mapping.duplicate",
-                here,
+                here(),
                 format!(
                     "PI {:?} maps team {:?} in sprint {} twice: {pointer}/{} and {pointer}/{j}",
-                    ctx.key,
-                    mapping.team,
-                    mapping.sprint,
-                    first.get()
+                    ctx.key, mapping.team, mapping.sprint, first
                 ),
                 "keep one sprint mapping per team and sprint",
-            ),
-            Entry::Vacant(slot) => {
-                slot.insert(j);
-            }
+            );
         }
     }
 }
 
 fn check_objectives(out: &mut Findings, ctx: &PiContext, pi: &Pi) {
     let pointer = format!("{}/objectives", ctx.pointer);
-    check_order(
+    let sorted = check_order(
         out,
         &pointer,
         &format!("objectives of PI {:?}", ctx.key),
@@ -797,9 +906,9 @@ fn check_objectives(out: &mut Findings, ctx: &PiContext, pi: &Pi) {
         objective_order,
         |o| format!("{:?}", o.title),
     );
-    let mut seen: HashMap<(ObjectiveLevel, Option<&str>, u32), usize> = HashMap::with_capacity(pi.objectives.len());
+    let mut seen: FirstSeen<(ObjectiveLevel, Option<&str>, u32)> = FirstSeen::new(sorted, pi.objectives.len());
     for (j, objective) in pi.objectives.iter().enumerate() {
-        let here = format!("{pointer}/{j}");
+        let here = || format!("{pointer}/{j}");
         let title = &objective.title;
         for (field, value) in [
             ("business_value_delivered", objective.business_value_delivered),
@@ -810,7 +919,7 @@ fn check_objectives(out: &mut Findings, ctx: &PiContext, pi: &Pi) {
             {
                 out.warning(
                     "objective.business-value",
-                    format!("{here}/{field}"),
+                    format!("{}/{field}", here()),
                     format!("objective {title:?} of PI {:?} has {field} {value}, outside the usual 1..10", ctx.key),
                     "business values are usually 1 to 10; check the value",
                 );
@@ -819,14 +928,14 @@ fn check_objectives(out: &mut Findings, ctx: &PiContext, pi: &Pi) {
         match (objective.level, objective.team.as_deref()) {
             (ObjectiveLevel::Team, None) => out.error(
                 "objective.team-missing",
-                here.clone(),
+                here(),
                 format!("TEAM objective {title:?} of PI {:?} names no team", ctx.key),
                 "name the objective's team, or make it a PROGRAM objective",
             ),
             (ObjectiveLevel::Team, Some(team)) => {
                 ctx.team(
                     out,
-                    format!("{here}/team"),
+                    || format!("{}/team", here()),
                     "objective",
                     team,
                     ("objective.unknown-team", "objective.team-not-in-pi"),
@@ -834,33 +943,28 @@ fn check_objectives(out: &mut Findings, ctx: &PiContext, pi: &Pi) {
             }
             (ObjectiveLevel::Program, Some(team)) => out.error(
                 "objective.team-on-program",
-                format!("{here}/team"),
+                format!("{}/team", here()),
                 format!("PROGRAM objective {title:?} of PI {:?} names team {team:?}", ctx.key),
                 "remove the team, or make it a TEAM objective",
             ),
             (ObjectiveLevel::Program, None) => {}
         }
-        match seen.entry(objective_order(objective)) {
-            Entry::Occupied(first) => out.error(
+        if let Some(first) = seen.see(j, objective_order(objective)) {
+            out.error(
                 "objective.duplicate-order",
-                format!("{here}/order"),
+                format!("{}/order", here()),
                 format!(
                     "objectives {pointer}/{} and {pointer}/{j} of PI {:?} share level, team and order {}",
-                    first.get(),
-                    ctx.key,
-                    objective.order
+                    first, ctx.key, objective.order
                 ),
                 "give each objective of a level and team its own order",
-            ),
-            Entry::Vacant(slot) => {
-                slot.insert(j);
-            }
+            );
         }
         if title.trim().is_empty() {
             out.error(
                 "objective.title-empty",
-                format!("{here}/title"),
-                format!("objective {here} of PI {:?} has an empty title", ctx.key),
+                format!("{}/title", here()),
+                format!("objective {} of PI {:?} has an empty title", here(), ctx.key),
                 "give the objective a title",
             );
         }
@@ -869,7 +973,7 @@ fn check_objectives(out: &mut Findings, ctx: &PiContext, pi: &Pi) {
 
 fn check_milestones(out: &mut Findings, ctx: &PiContext, pi: &Pi) {
     let pointer = format!("{}/milestones", ctx.pointer);
-    check_order(
+    let sorted = check_order(
         out,
         &pointer,
         &format!("milestones of PI {:?}", ctx.key),
@@ -878,14 +982,14 @@ fn check_milestones(out: &mut Findings, ctx: &PiContext, pi: &Pi) {
         |m| (m.order, m.name.as_str()),
         |m| format!("{:?} (order {})", m.name, m.order),
     );
-    let mut seen: HashMap<(u32, &str), usize> = HashMap::with_capacity(pi.milestones.len());
+    let mut seen: FirstSeen<(u32, &str)> = FirstSeen::new(sorted, pi.milestones.len());
     for (j, milestone) in pi.milestones.iter().enumerate() {
-        let here = format!("{pointer}/{j}");
+        let here = || format!("{pointer}/{j}");
         let name = &milestone.name;
         match (milestone.date, milestone.sprint) {
             (Some(_), Some(_)) | (None, None) => out.error(
                 "milestone.date-or-sprint",
-                here.clone(),
+                here(),
                 format!("milestone {name:?} of PI {:?} must have exactly one of a date and a sprint", ctx.key),
                 "keep either the date or the sprint",
             ),
@@ -896,7 +1000,7 @@ fn check_milestones(out: &mut Findings, ctx: &PiContext, pi: &Pi) {
         {
             out.warning(
                 "milestone.date-outside-period",
-                format!("{here}/date"),
+                format!("{}/date", here()),
                 format!(
                     "milestone {name:?} of PI {:?} is on {date}, outside period {:?} ({first} to {last})",
                     ctx.key, ctx.period_key
@@ -907,34 +1011,29 @@ fn check_milestones(out: &mut Findings, ctx: &PiContext, pi: &Pi) {
         if name.trim().is_empty() {
             out.error(
                 "milestone.name-empty",
-                format!("{here}/name"),
-                format!("milestone {here} of PI {:?} has an empty name", ctx.key),
+                format!("{}/name", here()),
+                format!("milestone {} of PI {:?} has an empty name", here(), ctx.key),
                 "give the milestone a name",
             );
         }
-        match seen.entry((milestone.order, name.as_str())) {
-            Entry::Occupied(first) => out.error(
+        if let Some(first) = seen.see(j, (milestone.order, name.as_str())) {
+            out.error(
                 "milestone.duplicate",
-                here.clone(),
+                here(),
                 format!(
                     "PI {:?} has milestone {name:?} with order {} twice: {pointer}/{} and {pointer}/{j}",
-                    ctx.key,
-                    milestone.order,
-                    first.get()
+                    ctx.key, milestone.order, first
                 ),
                 "remove the copy, or give it another order or name",
-            ),
-            Entry::Vacant(slot) => {
-                slot.insert(j);
-            }
+            );
         }
         if let Some(sprint) = milestone.sprint {
-            ctx.sprint(out, format!("{here}/sprint"), "milestone", sprint, "milestone.unknown-sprint");
+            ctx.sprint(out, || format!("{}/sprint", here()), "milestone", sprint, "milestone.unknown-sprint");
         }
         if let Some(team) = &milestone.team {
             ctx.team(
                 out,
-                format!("{here}/team"),
+                || format!("{}/team", here()),
                 "milestone",
                 team,
                 ("milestone.unknown-team", "milestone.team-not-in-pi"),

@@ -125,10 +125,19 @@ pub fn read_valid_archive(
 /// Semantic findings of a decoded archive: the model's rules, plus the header rules that need
 /// the data (the scope and the admins, the recorded fingerprint and the host it describes).
 pub fn check_semantics(archive: &Archive) -> Vec<crate::model::validate::Finding> {
+    let findings = crate::model::validate::validate(&archive.data);
+    with_header_rules(findings, &archive.header, archive.data.admins.is_some())
+}
+
+/// Appends the header rules to the model's `findings` (see [`check_semantics`]); `has_admins`
+/// says whether `data` has an `admins` member.
+pub(crate) fn with_header_rules(
+    mut findings: Vec<crate::model::validate::Finding>,
+    header: &archive::Header,
+    has_admins: bool,
+) -> Vec<crate::model::validate::Finding> {
     use crate::model::validate::{Finding, Severity};
-    let mut findings = crate::model::validate::validate(&archive.data);
-    let header = &archive.header;
-    match (header.scope, archive.data.admins.is_some()) {
+    match (header.scope, has_admins) {
         (archive::Scope::Full, false) => findings.push(Finding {
             severity: Severity::Error,
             code: "archive.scope-admins",

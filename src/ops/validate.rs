@@ -8,7 +8,7 @@ use crate::archive::{Limits, Scope};
 use crate::error::{Error, exit};
 use crate::model::Counts;
 use crate::model::validate::{Finding, Severity};
-use crate::progress::SharedProgress;
+use crate::progress::{ProgressReader, SharedProgress};
 
 /// Version of the JSON report format of `validate --format json` (SPEC.md).
 pub const REPORT_VERSION: u32 = 1;
@@ -80,18 +80,25 @@ fn validate_one(input: &Input, options: &ValidateOptions) -> FileReport {
         fingerprint: None,
         findings: Vec::new(),
     };
-    match super::read_archive_with(input, &options.limits, &options.progress) {
+    let verdict = match streamed(input, options) {
+        Some(streamed) => {
+            Ok((super::with_header_rules(streamed.findings, &streamed.header, streamed.has_admins), streamed.header))
+        }
+        None => super::read_archive_with(input, &options.limits, &options.progress)
+            .map(|archive| (super::check_semantics(&archive), archive.header)),
+    };
+    match verdict {
         Err(error) => {
             report.exit_code = error.exit_code();
             report.findings.push(error_finding(&error));
         }
-        Ok(archive) => {
+        Ok((findings, header)) => {
             report.format_version = Some(crate::archive::FORMAT_VERSION);
-            report.scope = Some(archive.header.scope);
-            report.counts = Some(archive.header.counts);
-            report.content_digest = Some(archive.header.content_digest.clone());
-            report.fingerprint = Some(archive.header.source.fingerprint.clone());
-            report.findings = super::check_semantics(&archive);
+            report.scope = Some(header.scope);
+            report.counts = Some(header.counts);
+            report.content_digest = Some(header.content_digest);
+            report.fingerprint = Some(header.source.fingerprint);
+            report.findings = findings;
             let failing = |f: &Finding| f.is_error() || (options.strict && f.severity == Severity::Warning);
             if report.findings.iter().any(failing) {
                 report.exit_code = exit::INVALID;
@@ -100,6 +107,24 @@ fn validate_one(input: &Input, options: &ValidateOptions) -> FileReport {
     }
     report.ok = report.exit_code == exit::OK;
     report
+}
+
+/// The streaming fast path for a file (`archive::stream`: flat memory, two passes over the file);
+/// `None` when the input is not a regular file (standard input, a pipe such as `<(...)`: it
+/// cannot be read twice, and the full reader must still see all of it) or when the fast path
+/// gives up, in which case the full reader runs and produces the exact error.
+fn streamed(input: &Input, options: &ValidateOptions) -> Option<crate::archive::stream::Streamed> {
+    let Input::File(path) = input else { return None };
+    let size = Some(input.size()?);
+    let mut pass = 0;
+    let open = || -> std::io::Result<_> {
+        pass += 1;
+        let phase = if pass == 1 { "reading" } else { "checking" };
+        options.progress.phase(&format!("{phase} {input}"), size);
+        let file = std::fs::File::open(path)?;
+        Ok(std::io::BufReader::with_capacity(1 << 16, ProgressReader::new(file, options.progress.clone())))
+    };
+    crate::archive::stream::validate(open, &options.limits)
 }
 
 /// An error that stops an archive from being read, as a finding with a stable code.

@@ -1,0 +1,538 @@
+//! Streaming validation of an archive file: the same verdict as [`super::read`] followed by
+//! `model::validate`, in flat memory and several times faster, for archives as the writer lays
+//! them out.
+//!
+//! Why: [`super::read`] builds the whole typed tree (hundreds of MB for the largest
+//! configurations) through serde_json's byte-at-a-time `IoRead`. Here a small structural scanner
+//! splits the decompressed document into its top-level members and, inside `data`, into array
+//! elements; each element is parsed from a slice (serde_json's fast `SliceRead`) into the same
+//! model type, so the strictness (unknown members, nulls, dates) is the model's own. The bytes go
+//! through the same sniffing, zstd checks and [`Guard`] (size cap, nesting and string limits).
+//!
+//! Two passes over the file, because PIs come before the programs and teams they are checked
+//! against (canonical member order):
+//! 1. the header and the small parts of `data` (admins, periods, programs, settings, teams) into a
+//!    skeleton [`Configuration`] with no PIs; PIs are only skipped over;
+//! 2. every PI parsed, hashed in canonical form (with the skeleton's parts around it, so that the
+//!    content and integrity digests are computed over exactly the bytes `digest.rs` hashes),
+//!    counted, checked by [`Validator::check_pi`] and dropped; only its key is kept.
+//!
+//! Pass 2 also fingerprints the non-PI bytes and compares them with pass 1's, so that a file that
+//! changes between the passes is not judged from two different documents.
+//!
+//! Anything unusual makes the fast path give up ([`None`]) rather than judge: a member out of the
+//! writer's order, an escaped member name, a version other than the current one, any parse error,
+//! limit, I/O error, digest or count mismatch. The caller then runs [`super::read`], which gives
+//! the exact error messages and exit codes. So this path only ever accepts documents the slow
+//! path accepts, and for those it computes the same header, digests, counts and findings.
+
+use std::io::{self, Read};
+
+use serde::de::DeserializeOwned;
+use sha2::{Digest as _, Sha256};
+
+use super::digest::DataHasher;
+use super::guard::{self, Guard};
+use super::sniff::{self, Layout, MAX_WINDOW_LOG};
+use super::{FORMAT, FORMAT_VERSION, Header, Limits};
+use crate::model::validate::{Finding, Validator};
+use crate::model::{Configuration, Counts, Pi};
+
+/// What the fast path found in a valid (readable) archive.
+#[derive(Debug)]
+pub struct Streamed {
+    /// The header, as [`super::read`] decodes it.
+    pub header: Header,
+    /// Whether `data` has an `admins` member (the scope rule needs it).
+    pub has_admins: bool,
+    /// `model::validate` of the whole configuration, in document order.
+    pub findings: Vec<Finding>,
+}
+
+/// The fast path gave up; the caller runs [`super::read`] for the verdict.
+#[derive(Debug)]
+struct FallBack;
+
+type Step<T> = Result<T, FallBack>;
+
+impl From<io::Error> for FallBack {
+    fn from(_: io::Error) -> Self {
+        FallBack
+    }
+}
+
+impl From<serde_json::Error> for FallBack {
+    fn from(_: serde_json::Error) -> Self {
+        FallBack
+    }
+}
+
+/// Validates the archive `open` gives (called twice: once per pass, each time from the start).
+///
+/// `None` means "no verdict here": run [`super::read`] and `model::validate` instead. `Some` is
+/// the verdict of that slow path for an archive it reads successfully.
+pub fn validate<R: Read>(mut open: impl FnMut() -> io::Result<R>, limits: &Limits) -> Option<Streamed> {
+    let skeleton = pass_one(open().ok()?, limits).ok()?;
+    pass_two(open().ok()?, limits, skeleton).ok()
+}
+
+/// The document bytes of `reader`, decompressed and guarded exactly as [`super::read`] does.
+fn guarded<'r, R: Read + 'r>(mut reader: R, limits: &Limits) -> Step<Box<dyn Read + 'r>> {
+    let sniffed = sniff::sniff(&mut reader, limits.max_size).map_err(|_| FallBack)?;
+    let input = guard::Source(io::Cursor::new(sniffed.head).chain(reader));
+    match sniffed.layout {
+        Layout::Json => Ok(Box::new(Guard::new(input, limits, sniffed.skipped))),
+        Layout::Zstd(frame) => {
+            if let Some(frame) = frame {
+                super::check_frame(&frame, limits).map_err(|_| FallBack)?;
+            }
+            let mut decoder = zstd::stream::read::Decoder::new(input)?;
+            decoder.window_log_max(MAX_WINDOW_LOG)?;
+            Ok(Box::new(Guard::new(guard::Decompressed(decoder), limits, 0)))
+        }
+    }
+}
+
+/// How much is read from the decompressor at a time.
+const CHUNK: usize = 256 * 1024;
+
+/// A window over the document: `buf[start..end]` is read and not yet consumed. It holds at most
+/// one value being looked at plus a chunk, so memory stays flat whatever the document's size
+/// (one array element must fit; the largest is a PI, kilobytes).
+struct Scanner<R> {
+    inner: R,
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+    eof: bool,
+}
+
+/// Whether `token` is the member name `name`, written without escapes.
+fn is_name(token: &[u8], name: &str) -> bool {
+    token.len() == name.len() + 2
+        && token[0] == b'"'
+        && token[token.len() - 1] == b'"'
+        && &token[1..token.len() - 1] == name.as_bytes()
+}
+
+fn is_space(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | b'\r')
+}
+
+impl<R: Read> Scanner<R> {
+    fn new(inner: R) -> Self {
+        Scanner { inner, buf: Vec::new(), start: 0, end: 0, eof: false }
+    }
+
+    /// Reads more bytes after `end`, moving the unconsumed ones to the front first. False at the end.
+    fn fill(&mut self) -> Step<bool> {
+        if self.eof {
+            return Ok(false);
+        }
+        if self.start > 0 {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        if self.buf.len() - self.end < CHUNK {
+            self.buf.resize(self.end + CHUNK, 0);
+        }
+        let n = loop {
+            match self.inner.read(&mut self.buf[self.end..]) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                other => break other?,
+            }
+        };
+        if n == 0 {
+            self.eof = true;
+            return Ok(false);
+        }
+        self.end += n;
+        Ok(true)
+    }
+
+    /// Skips JSON whitespace; the next byte, not consumed, or `None` at the end of the document.
+    fn peek(&mut self) -> Step<Option<u8>> {
+        loop {
+            match self.buf[self.start..self.end].iter().position(|&b| !is_space(b)) {
+                Some(i) => {
+                    self.start += i;
+                    return Ok(Some(self.buf[self.start]));
+                }
+                None => {
+                    self.start = self.end;
+                    if !self.fill()? {
+                        return Ok(None);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Consumes `byte` (after whitespace), or gives up.
+    fn expect(&mut self, byte: u8) -> Step<()> {
+        if self.peek()? != Some(byte) {
+            return Err(FallBack);
+        }
+        self.start += 1;
+        Ok(())
+    }
+
+    /// Consumes the next value and returns its bytes. Only its extent is found here (strings,
+    /// escapes, brackets); whether it is valid JSON is the parser's business, on the slice.
+    fn value(&mut self) -> Step<&[u8]> {
+        let len = self.extent()?;
+        let at = self.start;
+        self.start += len;
+        Ok(&self.buf[at..at + len])
+    }
+
+    /// The length of the value starting at the next significant byte, with all of it in `buf`.
+    fn extent(&mut self) -> Step<usize> {
+        let first = self.peek()?.ok_or(FallBack)?;
+        // A number or literal ends at the first delimiter; the parser checks what is inside.
+        let scalar = !matches!(first, b'{' | b'[' | b'"');
+        let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+        let mut scanned = 0;
+        loop {
+            let bytes = &self.buf[self.start + scanned..self.end];
+            let mut k = 0;
+            while k < bytes.len() {
+                if in_string {
+                    if escaped {
+                        escaped = false;
+                        k += 1;
+                        continue;
+                    }
+                    match memchr::memchr2(b'"', b'\\', &bytes[k..]) {
+                        None => k = bytes.len(),
+                        Some(run) => {
+                            k += run;
+                            if bytes[k] == b'"' {
+                                in_string = false;
+                                if depth == 0 {
+                                    return Ok(scanned + k + 1);
+                                }
+                            } else {
+                                escaped = true;
+                            }
+                            k += 1;
+                        }
+                    }
+                    continue;
+                }
+                let b = bytes[k];
+                if scalar {
+                    if is_space(b) || matches!(b, b',' | b'}' | b']' | b':') {
+                        return Ok(scanned + k);
+                    }
+                } else {
+                    match b {
+                        b'"' => in_string = true,
+                        b'{' | b'[' => depth += 1,
+                        b'}' | b']' => {
+                            depth = depth.saturating_sub(1);
+                            if depth == 0 {
+                                return Ok(scanned + k + 1);
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                k += 1;
+            }
+            scanned += bytes.len();
+            if !self.fill()? {
+                // A scalar may end the input; anything else is cut short.
+                return if scalar && scanned > 0 { Ok(scanned) } else { Err(FallBack) };
+            }
+        }
+    }
+
+    /// Consumes the member name `"name"` and its colon; the name must be written without escapes.
+    fn key(&mut self, name: &str) -> Step<()> {
+        if !is_name(self.value()?, name) {
+            return Err(FallBack);
+        }
+        self.expect(b':')
+    }
+
+    /// Walks an array, handing each element's bytes to `each`.
+    fn array(&mut self, mut each: impl FnMut(&[u8]) -> Step<()>) -> Step<()> {
+        self.expect(b'[')?;
+        if self.peek()? == Some(b']') {
+            self.start += 1;
+            return Ok(());
+        }
+        loop {
+            each(self.value()?)?;
+            match self.peek()? {
+                Some(b',') => self.start += 1,
+                Some(b']') => {
+                    self.start += 1;
+                    return Ok(());
+                }
+                _ => return Err(FallBack),
+            }
+        }
+    }
+}
+
+/// A part of `data` other than the PIs, as handed to a [`Visit`].
+#[derive(Clone, Copy)]
+enum Part {
+    Admins,
+    Period,
+    Program,
+    Settings,
+    Team,
+}
+
+/// What a pass does with the pieces the walk finds.
+trait Visit {
+    fn header(&mut self, raw: &[u8]) -> Step<()>;
+    fn part(&mut self, part: Part, raw: &[u8]) -> Step<()>;
+    fn pis_start(&mut self) {}
+    fn pi(&mut self, raw: &[u8]) -> Step<()>;
+    fn pis_end(&mut self) {}
+}
+
+/// Walks the document in the writer's layout: `{"format", "format_version", "header", "data"}`,
+/// `data` as `{"admins"?, "periods", "pis", "programs", "settings", "teams"}`, then the end of
+/// input. Any other layout gives up.
+fn walk<R: Read>(scanner: &mut Scanner<R>, visit: &mut impl Visit) -> Step<()> {
+    scanner.expect(b'{')?;
+    scanner.key("format")?;
+    if serde_json::from_slice::<String>(scanner.value()?)? != FORMAT {
+        return Err(FallBack);
+    }
+    scanner.expect(b',')?;
+    scanner.key("format_version")?;
+    // Older versions go through their upgrade steps, newer ones are refused: the slow path's.
+    if serde_json::from_slice::<u64>(scanner.value()?)? != u64::from(FORMAT_VERSION) {
+        return Err(FallBack);
+    }
+    scanner.expect(b',')?;
+    scanner.key("header")?;
+    visit.header(scanner.value()?)?;
+    scanner.expect(b',')?;
+    scanner.key("data")?;
+    scanner.expect(b'{')?;
+    // `admins` is optional (absent in migration archives), so the first name decides.
+    let first = scanner.value()?;
+    if is_name(first, "admins") {
+        scanner.expect(b':')?;
+        visit.part(Part::Admins, scanner.value()?)?;
+        scanner.expect(b',')?;
+        scanner.key("periods")?;
+    } else if is_name(first, "periods") {
+        scanner.expect(b':')?;
+    } else {
+        return Err(FallBack);
+    }
+    scanner.array(|raw| visit.part(Part::Period, raw))?;
+    scanner.expect(b',')?;
+    scanner.key("pis")?;
+    visit.pis_start();
+    scanner.array(|raw| visit.pi(raw))?;
+    visit.pis_end();
+    scanner.expect(b',')?;
+    scanner.key("programs")?;
+    scanner.array(|raw| visit.part(Part::Program, raw))?;
+    scanner.expect(b',')?;
+    scanner.key("settings")?;
+    visit.part(Part::Settings, scanner.value()?)?;
+    scanner.expect(b',')?;
+    scanner.key("teams")?;
+    scanner.array(|raw| visit.part(Part::Team, raw))?;
+    scanner.expect(b'}')?;
+    scanner.expect(b'}')?;
+    // Reading to the end checks that nothing follows and, for zstd, the content checksum.
+    match scanner.peek()? {
+        None => Ok(()),
+        Some(_) => Err(FallBack),
+    }
+}
+
+/// Hashes the bytes of everything but the PIs, with their kinds and lengths: pass 2 must see the
+/// same document as pass 1.
+#[derive(Default)]
+struct Fingerprint(Sha256);
+
+impl Fingerprint {
+    fn add(&mut self, tag: u8, raw: &[u8]) {
+        self.0.update([tag]);
+        self.0.update((raw.len() as u64).to_le_bytes());
+        self.0.update(raw);
+    }
+
+    fn finish(self) -> Vec<u8> {
+        self.0.finalize().to_vec()
+    }
+}
+
+/// Pass 1's result.
+struct Skeleton {
+    raw_header: Vec<u8>,
+    /// The data without its PIs.
+    data: Configuration,
+    fingerprint: Vec<u8>,
+}
+
+struct PassOne {
+    raw_header: Vec<u8>,
+    data: Configuration,
+    fingerprint: Fingerprint,
+}
+
+fn parse<T: DeserializeOwned>(raw: &[u8]) -> Step<T> {
+    Ok(serde_json::from_slice(raw)?)
+}
+
+impl Visit for PassOne {
+    fn header(&mut self, raw: &[u8]) -> Step<()> {
+        self.fingerprint.add(0, raw);
+        self.raw_header = raw.to_vec();
+        Ok(())
+    }
+
+    fn part(&mut self, part: Part, raw: &[u8]) -> Step<()> {
+        self.fingerprint.add(part as u8 + 1, raw);
+        let data = &mut self.data;
+        match part {
+            Part::Admins => data.admins = Some(parse(raw)?),
+            Part::Period => data.periods.push(parse(raw)?),
+            Part::Program => data.programs.push(parse(raw)?),
+            Part::Settings => data.settings = parse(raw)?,
+            Part::Team => data.teams.push(parse(raw)?),
+        }
+        Ok(())
+    }
+
+    fn pi(&mut self, _raw: &[u8]) -> Step<()> {
+        Ok(())
+    }
+}
+
+fn pass_one<R: Read>(reader: R, limits: &Limits) -> Step<Skeleton> {
+    let mut scanner = Scanner::new(guarded(reader, limits)?);
+    let mut data = Configuration::empty();
+    data.admins = None;
+    let mut pass = PassOne { raw_header: Vec::new(), data, fingerprint: Fingerprint::default() };
+    walk(&mut scanner, &mut pass)?;
+    Ok(Skeleton { raw_header: pass.raw_header, data: pass.data, fingerprint: pass.fingerprint.finish() })
+}
+
+struct PassTwo<'a> {
+    skeleton: &'a Configuration,
+    raw_header: &'a [u8],
+    validator: Validator<'a>,
+    hasher: DataHasher,
+    fingerprint: Fingerprint,
+    counts: Counts,
+    keys: Vec<String>,
+}
+
+/// Writes `[a,b,c]` of canonical elements into the hasher.
+fn hash_list<T: serde::Serialize>(hasher: &mut DataHasher, list: &[T]) {
+    hasher.bytes(b"[");
+    for (i, item) in list.iter().enumerate() {
+        if i > 0 {
+            hasher.bytes(b",");
+        }
+        hasher.canonical(item);
+    }
+    hasher.bytes(b"]");
+}
+
+impl Visit for PassTwo<'_> {
+    fn header(&mut self, raw: &[u8]) -> Step<()> {
+        self.fingerprint.add(0, raw);
+        if raw != self.raw_header {
+            return Err(FallBack);
+        }
+        Ok(())
+    }
+
+    fn part(&mut self, part: Part, raw: &[u8]) -> Step<()> {
+        self.fingerprint.add(part as u8 + 1, raw);
+        Ok(())
+    }
+
+    /// The canonical data up to the first PI: `{"admins":...,"periods":[...],"pis":[`, as
+    /// `model::canonical` writes a `Configuration` (admins omitted when absent).
+    fn pis_start(&mut self) {
+        let data = self.skeleton;
+        match &data.admins {
+            Some(admins) => {
+                self.hasher.bytes(br#"{"admins":"#);
+                self.hasher.canonical(admins);
+                self.hasher.bytes(br#","periods":"#);
+            }
+            None => self.hasher.bytes(br#"{"periods":"#),
+        }
+        hash_list(&mut self.hasher, &data.periods);
+        self.hasher.bytes(br#","pis":["#);
+    }
+
+    fn pi(&mut self, raw: &[u8]) -> Step<()> {
+        let pi: Pi = parse(raw)?;
+        let i = self.keys.len();
+        if i > 0 {
+            self.hasher.bytes(b",");
+        }
+        self.hasher.canonical(&pi);
+        let c = &mut self.counts;
+        c.pis += 1;
+        c.capacity += pi.capacity.len() as u64;
+        c.milestones += pi.milestones.len() as u64;
+        c.objectives += pi.objectives.len() as u64;
+        c.sprint_mappings += pi.sprint_mappings.len() as u64;
+        self.validator.check_pi(i, &pi);
+        self.keys.push(pi.key);
+        Ok(())
+    }
+
+    /// The rest of the canonical data: `],"programs":[...],"settings":{...},"teams":[...]}`.
+    fn pis_end(&mut self) {
+        let data = self.skeleton;
+        self.hasher.bytes(br#"],"programs":"#);
+        hash_list(&mut self.hasher, &data.programs);
+        self.hasher.bytes(br#","settings":"#);
+        self.hasher.canonical(&data.settings);
+        self.hasher.bytes(br#","teams":"#);
+        hash_list(&mut self.hasher, &data.teams);
+        self.hasher.bytes(b"}");
+    }
+}
+
+fn pass_two<R: Read>(reader: R, limits: &Limits, skeleton: Skeleton) -> Step<Streamed> {
+    let raw_header = serde_json::from_slice::<Box<serde_json::value::RawValue>>(&skeleton.raw_header)?;
+    let header = super::parse_header(&raw_header).map_err(|_| FallBack)?;
+    let canonical_header =
+        serde_json::from_str(raw_header.get()).and_then(super::digest::canonical_header).map_err(|_| FallBack)?;
+    let data = &skeleton.data;
+    let mut pass = PassTwo {
+        skeleton: data,
+        raw_header: &skeleton.raw_header,
+        validator: Validator::new(data),
+        hasher: DataHasher::new(),
+        fingerprint: Fingerprint::default(),
+        counts: data.counts(),
+        keys: Vec::new(),
+    };
+    let mut scanner = Scanner::new(guarded(reader, limits)?);
+    walk(&mut scanner, &mut pass)?;
+    let PassTwo { validator, hasher, fingerprint, counts, keys, .. } = pass;
+    if fingerprint.finish() != skeleton.fingerprint {
+        return Err(FallBack);
+    }
+    let digests = hasher.finish();
+    let content = digests.content.clone();
+    let integrity = digests.integrity(u64::from(FORMAT_VERSION), &canonical_header);
+    if integrity != header.integrity_digest || content != header.content_digest || counts != header.counts {
+        return Err(FallBack);
+    }
+    let findings = validator.finish(keys.iter().map(String::as_str));
+    Ok(Streamed { header, has_admins: data.admins.is_some(), findings })
+}
