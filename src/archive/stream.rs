@@ -7,7 +7,7 @@
 //! splits the decompressed document into its top-level members and, inside `data`, into array
 //! elements; each element is parsed from a slice (serde_json's fast `SliceRead`) into the same
 //! model type, so the strictness (unknown members, nulls, dates) is the model's own. The bytes go
-//! through the same sniffing, zstd checks and [`Guard`] (size cap, nesting and string limits).
+//! through the same sniffing, zstd checks and `Guard` (size cap, nesting and string limits).
 //!
 //! Two passes over the file, because PIs come before the programs and teams they are checked
 //! against (canonical member order):
