@@ -35,6 +35,7 @@ use super::digest::DataHasher;
 use super::guard::{self, Guard};
 use super::sniff::{self, Layout, MAX_WINDOW_LOG};
 use super::{FORMAT, FORMAT_VERSION, Header, Limits};
+use crate::model::canonical::data_around_pis;
 use crate::model::validate::{Finding, Validator};
 use crate::model::{Configuration, Counts, Pi};
 
@@ -431,18 +432,8 @@ struct PassTwo<'a> {
     fingerprint: Fingerprint,
     counts: Counts,
     keys: Vec<String>,
-}
-
-/// Writes `[a,b,c]` of canonical elements into the hasher.
-fn hash_list<T: serde::Serialize>(hasher: &mut DataHasher, list: &[T]) {
-    hasher.bytes(b"[");
-    for (i, item) in list.iter().enumerate() {
-        if i > 0 {
-            hasher.bytes(b",");
-        }
-        hasher.canonical(item);
-    }
-    hasher.bytes(b"]");
+    /// The canonical data after the last PI, made with the part before the first.
+    tail: Vec<u8>,
 }
 
 impl Visit for PassTwo<'_> {
@@ -462,17 +453,9 @@ impl Visit for PassTwo<'_> {
     /// The canonical data up to the first PI: `{"admins":...,"periods":[...],"pis":[`, as
     /// `model::canonical` writes a `Configuration` (admins omitted when absent).
     fn pis_start(&mut self) {
-        let data = self.skeleton;
-        match &data.admins {
-            Some(admins) => {
-                self.hasher.bytes(br#"{"admins":"#);
-                self.hasher.canonical(admins);
-                self.hasher.bytes(br#","periods":"#);
-            }
-            None => self.hasher.bytes(br#"{"periods":"#),
-        }
-        hash_list(&mut self.hasher, &data.periods);
-        self.hasher.bytes(br#","pis":["#);
+        let (head, tail) = data_around_pis(self.skeleton, true);
+        self.hasher.bytes(&head);
+        self.tail = tail;
     }
 
     fn pi(&mut self, raw: &[u8]) -> Step<()> {
@@ -482,12 +465,7 @@ impl Visit for PassTwo<'_> {
             self.hasher.bytes(b",");
         }
         self.hasher.canonical(&pi);
-        let c = &mut self.counts;
-        c.pis += 1;
-        c.capacity += pi.capacity.len() as u64;
-        c.milestones += pi.milestones.len() as u64;
-        c.objectives += pi.objectives.len() as u64;
-        c.sprint_mappings += pi.sprint_mappings.len() as u64;
+        self.counts.add_pi(&pi);
         self.validator.check_pi(i, &pi);
         self.keys.push(pi.key);
         Ok(())
@@ -495,14 +473,7 @@ impl Visit for PassTwo<'_> {
 
     /// The rest of the canonical data: `],"programs":[...],"settings":{...},"teams":[...]}`.
     fn pis_end(&mut self) {
-        let data = self.skeleton;
-        self.hasher.bytes(br#"],"programs":"#);
-        hash_list(&mut self.hasher, &data.programs);
-        self.hasher.bytes(br#","settings":"#);
-        self.hasher.canonical(&data.settings);
-        self.hasher.bytes(br#","teams":"#);
-        hash_list(&mut self.hasher, &data.teams);
-        self.hasher.bytes(b"}");
+        self.hasher.bytes(&self.tail);
     }
 }
 
@@ -520,6 +491,7 @@ fn pass_two<R: Read>(reader: R, limits: &Limits, skeleton: Skeleton) -> Step<Str
         fingerprint: Fingerprint::default(),
         counts: data.counts(),
         keys: Vec::new(),
+        tail: Vec::new(),
     };
     let mut scanner = Scanner::new(guarded(reader, limits)?);
     walk(&mut scanner, &mut pass)?;

@@ -37,7 +37,7 @@ use super::digest::{self, DataDigests};
 use super::{FORMAT, FORMAT_VERSION, Header, Scope, SourceHost, TOOL_NAME, Tool, ZSTD_LEVEL};
 use crate::error::ArchiveError;
 use crate::host::HostIdentity;
-use crate::model::canonical::{to_canonical_vec, write_canonical};
+use crate::model::canonical::{data_around_pis, to_canonical_vec, write_canonical};
 use crate::model::{ApiToken, Configuration, Counts, Pi};
 
 /// Uncompressed bytes per spooled zstd frame. Each frame declares its content size and stays
@@ -96,27 +96,8 @@ impl<'a> DataStream<'a> {
             teams: config.teams.len() as u64,
             ..Counts::default()
         };
-        // The members of `data` in canonical order: admins, periods, pis, programs, settings,
-        // teams (the order of the fields of `Configuration`, see `crate::model`).
-        let mut head = Vec::new();
-        if let Some(admins) = admins {
-            head.extend_from_slice(br#"{"admins":"#);
-            head.extend(to_canonical_vec(admins));
-            head.extend_from_slice(br#","periods":"#);
-        } else {
-            head.extend_from_slice(br#"{"periods":"#);
-        }
-        head.extend(to_canonical_vec(&config.periods));
-        head.extend_from_slice(br#","pis":["#);
+        let (head, tail) = data_around_pis(config, self.scope == Scope::Full);
         self.send(Piece::Bytes(head))?;
-        let mut tail = b"]".to_vec();
-        tail.extend_from_slice(br#","programs":"#);
-        tail.extend(to_canonical_vec(&config.programs));
-        tail.extend_from_slice(br#","settings":"#);
-        tail.extend(to_canonical_vec(&config.settings));
-        tail.extend_from_slice(br#","teams":"#);
-        tail.extend(to_canonical_vec(&config.teams));
-        tail.push(b'}');
         self.tail = Some(tail);
         self.api_tokens = api_tokens.to_vec();
         Ok(())
@@ -153,12 +134,7 @@ impl<'a> DataStream<'a> {
                 ));
             }
         }
-        let c = &mut self.counts;
-        c.pis += 1;
-        c.capacity += pi.capacity.len() as u64;
-        c.milestones += pi.milestones.len() as u64;
-        c.objectives += pi.objectives.len() as u64;
-        c.sprint_mappings += pi.sprint_mappings.len() as u64;
+        self.counts.add_pi(&pi);
         self.last_pi = Some(pi.key.clone());
         self.batch.push(pi);
         if self.batch.len() == PI_BATCH {

@@ -49,9 +49,48 @@ pub fn to_canonical_vec<T: Serialize + ?Sized>(value: &T) -> Vec<u8> {
     out
 }
 
+/// The canonical bytes of `config`'s `data` around its PIs, for the streaming writer and reader,
+/// which never hold all PIs at once: `head` is `{"admins":...,"periods":[...],"pis":[` (admins
+/// only when `with_admins` and present), `tail` is `],"programs":[...],"settings":{...},
+/// "teams":[...]}`. `head`, the canonical PIs separated by commas, and `tail` together are exactly
+/// [`write_canonical`] of the configuration (members in field order, see [`crate::model`]).
+pub fn data_around_pis(config: &crate::model::Configuration, with_admins: bool) -> (Vec<u8>, Vec<u8>) {
+    let mut head = Vec::new();
+    match config.admins.as_ref().filter(|_| with_admins) {
+        Some(admins) => {
+            head.extend_from_slice(br#"{"admins":"#);
+            head.extend(to_canonical_vec(admins));
+            head.extend_from_slice(br#","periods":"#);
+        }
+        None => head.extend_from_slice(br#"{"periods":"#),
+    }
+    head.extend(to_canonical_vec(&config.periods));
+    head.extend_from_slice(br#","pis":["#);
+    let mut tail = br#"],"programs":"#.to_vec();
+    tail.extend(to_canonical_vec(&config.programs));
+    tail.extend_from_slice(br#","settings":"#);
+    tail.extend(to_canonical_vec(&config.settings));
+    tail.extend_from_slice(br#","teams":"#);
+    tail.extend(to_canonical_vec(&config.teams));
+    tail.push(b'}');
+    (head, tail)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_data_around_the_pis_frames_them_into_the_whole_configuration() {
+        let (mut config, _) = crate::sample::generate(crate::sample::SampleSize::Demo);
+        config.sort();
+        let (head, tail) = data_around_pis(&config, true);
+        let pis: Vec<Vec<u8>> = config.pis.iter().map(to_canonical_vec).collect();
+        let whole = [head, pis.join(&b","[..]), tail].concat();
+        assert_eq!(whole, to_canonical_vec(&config));
+        let (head, _) = data_around_pis(&config, false);
+        assert!(head.starts_with(br#"{"periods":"#));
+    }
 
     #[test]
     fn floats_are_written_the_ecmascript_way() {

@@ -517,6 +517,17 @@ pub struct Counts {
     pub teams: u64,
 }
 
+impl Counts {
+    /// Adds one PI and its children (for readers and writers that see one PI at a time).
+    pub fn add_pi(&mut self, pi: &Pi) {
+        self.pis += 1;
+        self.capacity += pi.capacity.len() as u64;
+        self.milestones += pi.milestones.len() as u64;
+        self.objectives += pi.objectives.len() as u64;
+        self.sprint_mappings += pi.sprint_mappings.len() as u64;
+    }
+}
+
 impl Configuration {
     /// An empty configuration, as a freshly installed app has it (with an empty admin list).
     pub fn empty() -> Self {
