@@ -38,7 +38,9 @@ SERVER_ID=BENCH-0000-0001
 BASE_URL=https://jira.bench.example.com
 START=$(date +%s)
 
-die() { echo "benches/pg.sh: $*" >&2; exit 2; }
+BENCH_NAME=benches/pg.sh
+# shellcheck source=benches/common.sh
+. "$ROOT/benches/common.sh"
 
 need=()
 for tool in psql pg_dump pg_restore zstd; do command -v "$tool" >/dev/null || need+=("$tool"); done
@@ -55,7 +57,8 @@ dburl() {
 }
 admin() { PGOPTIONS='-c client_min_messages=warning' psql -X -q -v ON_ERROR_STOP=1 -d "$PG" -c "$1" >/dev/null; }
 recreate() { admin "DROP DATABASE IF EXISTS $1 WITH (FORCE)"; admin "CREATE DATABASE $1"; }
-checkpoint() { admin "CHECKPOINT"; }
+# Before every measurement: no side pays for the previous one's writes.
+before_measure() { admin "CHECKPOINT"; }
 
 psql -X -q -d "$PG" -c 'SELECT 1' >/dev/null 2>&1 || die "cannot connect to $PG (set ATIVO_BENCH_PG)"
 
@@ -69,29 +72,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-if [ -z "${BENCH_BIN:-}" ]; then
-  echo "building the release binary" >&2
-  (cd "$ROOT" && cargo build --release --quiet --bin ativo-backup) || die "cargo build --release failed"
-fi
+build_release
 mkdir -p "$WORK"
 
-# measure NAME CMD...: runs CMD under /usr/bin/time, appends "NAME seconds maxrss_kb" to $RESULTS.
-measure() {
-  local name=$1; shift
-  local out
-  out=$(mktemp)
-  checkpoint
-  if ! /usr/bin/time -f '%e %M' -o "$out" "$@" >/dev/null 2>"$out.err"; then
-    cat "$out.err" >&2; die "$name failed: $*"
-  fi
-  echo "$name $(tail -n 1 "$out")" >>"$RESULTS"
-  rm -f "$out" "$out.err"
-}
-
-median() { sort -n | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else printf "%.3f\n", (a[NR/2]+a[NR/2+1])/2}'; }
-med() { awk -v n="$1" -v f="$2" '$1==n {print $f}' "$RESULTS" | median; }
-mib() { awk -v k="$1" 'BEGIN {printf "%.1f", k/1024}'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (b > 0) printf "%.2f", a/b; else print "n/a"}'; }
 # counts DB: "table rows" for every table of the store except the operation log (which our own
 # commands append to), to check that every side restored the same data.
 counts() {
@@ -128,8 +111,7 @@ for size in $SIZES; do
   "$BIN" --store "$SRC" export -o "$dir/archive.json.zst" >/dev/null
   pg_dump -d "$SRC" | zstd -3 -q -f -o "$dir/dump.sql.zst"
   pg_dump -Fc -Z0 -d "$SRC" | zstd -3 -q -f -o "$dir/dump.pgc.zst"
-  rows=$("$BIN" inspect "$dir/archive.json.zst" --format json \
-    | tr -d ' \n' | sed 's/.*"counts":{\([^}]*\)}.*/\1/' | tr ',' '\n' | awk -F: '{s+=$2} END {print s}')
+  rows=$(archive_rows "$dir/archive.json.zst")
   db_bytes=$(psql -X -At -d "$SRC" -c "SELECT pg_database_size(current_database())")
   for round in $(seq 1 "$ROUNDS"); do
     echo "[$size] round $round/$ROUNDS" >&2
@@ -180,12 +162,9 @@ for size in $SIZES; do
   echo "[$size] raw measurements: $RESULTS" >&2
 done
 
-disk=$(df -h "$WORK" | awk 'NR==2 {print $1 " (" $2 ", " $5 " used)"}')
 MACHINE=$WORK/machine.md
 {
-  echo "- date: $(date -u +%Y-%m-%dT%H:%M:%SZ); commit $(cd "$ROOT" && git rev-parse --short HEAD)$(cd "$ROOT" && git diff --quiet HEAD || echo ' (with uncommitted changes)'); run time $(( ($(date +%s) - START + 30) / 60 )) min"
-  echo "- CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), $(nproc) cores available; load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
-  echo "- memory: $(free -m | awk '/^Mem:/ {print $2 " MiB total"}'); disk: $disk"
+  machine_lines "$WORK" "; run time $(( ($(date +%s) - START + 30) / 60 )) min"
   echo "- versions: $(rustc --version), PostgreSQL server $(psql -X -At -d "$PG" -c 'SHOW server_version'), $(pg_dump --version), $(zstd --version | head -n1)"
   echo "- server on the same machine ($(psql -X -At -d "$PG" -c "SELECT current_setting('shared_buffers') || ' shared_buffers, fsync ' || current_setting('fsync') || ', synchronous_commit ' || current_setting('synchronous_commit')"))"
   echo "- rounds: $ROUNDS per size, alternating which side runs first; medians shown"
@@ -195,9 +174,6 @@ echo
 cat "$MACHINE"; echo; cat "$TABLE"; echo; cat "$SIZES_MD"
 
 if [ "${BENCH_NO_WRITE:-0}" != 1 ]; then
-  md=$ROOT/BENCHMARKS.md
-  [ -f "$md" ] || printf '# Benchmarks\n\n<!-- pgbench:begin -->\n<!-- pgbench:end -->\n' >"$md"
-  grep -q '<!-- pgbench:begin -->' "$md" || printf '\n<!-- pgbench:begin -->\n<!-- pgbench:end -->\n' >>"$md"
   block=$WORK/block.md
   {
     echo "<!-- pgbench:begin -->"
@@ -210,9 +186,5 @@ if [ "${BENCH_NO_WRITE:-0}" != 1 ]; then
     cat "$SIZES_MD"
     echo "<!-- pgbench:end -->"
   } >"$block"
-  awk -v block="$block" '
-    /<!-- pgbench:begin -->/ {while ((getline line < block) > 0) print line; skip=1; next}
-    /<!-- pgbench:end -->/ {skip=0; next}
-    !skip {print}' "$md" >"$md.tmp" && mv "$md.tmp" "$md"
-  echo "wrote $md" >&2
+  splice_block pgbench "$block"
 fi

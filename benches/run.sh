@@ -29,7 +29,9 @@ BIN=${BENCH_BIN:-$TARGET/release/ativo-backup}
 SERVER_ID=BENCH-0000-0001
 BASE_URL=https://jira.bench.example.com
 
-die() { echo "benches/run.sh: $*" >&2; exit 2; }
+BENCH_NAME=benches/run.sh
+# shellcheck source=benches/common.sh
+. "$ROOT/benches/common.sh"
 
 # --- tools: install them when we can (Debian/Ubuntu as root), else say what is missing.
 need=()
@@ -46,26 +48,8 @@ if [ ${#need[@]} -gt 0 ]; then
   fi
 fi
 
-if [ -z "${BENCH_BIN:-}" ]; then
-  echo "building the release binary" >&2
-  (cd "$ROOT" && cargo build --release --quiet --bin ativo-backup) || die "cargo build --release failed"
-fi
+build_release
 mkdir -p "$WORK"
-
-# measure NAME CMD...: runs CMD under /usr/bin/time, appends "NAME seconds maxrss_kb" to $RESULTS.
-measure() {
-  local name=$1; shift
-  local out
-  out=$(mktemp)
-  if ! /usr/bin/time -f '%e %M' -o "$out" "$@" >/dev/null 2>"$out.err"; then
-    cat "$out.err" >&2; die "$name failed: $*"
-  fi
-  echo "$name $(tail -n 1 "$out")" >>"$RESULTS"
-  rm -f "$out" "$out.err"
-}
-
-median() { sort -n | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else printf "%.3f\n", (a[NR/2]+a[NR/2+1])/2}'; }
-med() { awk -v n="$1" -v f="$2" '$1==n {print $f}' "$RESULTS" | median; }
 
 TABLE=$WORK/table.md
 SCALING=$WORK/scaling.md
@@ -90,8 +74,7 @@ for size in $SIZES; do
   sqlite3 "$dir/store.db" .dump | zstd -3 -q -f -o "$dir/dump.sql.zst"
   "$BIN" --store "$dir/store.db" export -o "$dir/archive.json.zst" >/dev/null
   json_bytes=$(zstd -dc "$dir/archive.json.zst" | wc -c)
-  rows=$("$BIN" inspect "$dir/archive.json.zst" --format json \
-    | tr -d ' \n' | sed 's/.*"counts":{\([^}]*\)}.*/\1/' | tr ',' '\n' | awk -F: '{s+=$2} END {print s}')
+  rows=$(archive_rows "$dir/archive.json.zst")
   for round in $(seq 1 "$ROUNDS"); do
     echo "[$size] round $round/$ROUNDS" >&2
     # Alternate which side goes first, so that neither always runs on a warmer cache.
@@ -116,8 +99,6 @@ for size in $SIZES; do
       measure import "$BIN" --store "$dir/empty.db" import "$dir/archive.json.zst" --yes
     fi
   done
-  mib() { awk -v k="$1" 'BEGIN {printf "%.1f", k/1024}'; }
-  ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (b > 0) printf "%.2f", a/b; else print "n/a"}'; }
   per_row() { awk -v s="$1" -v r="$rows" 'BEGIN {printf "%.2f", s*1e6/r}'; }
   for cmd in export import validate; do
     case $cmd in export) target=1.0 ;; import) target=0.5 ;; validate) target=3.0 ;; esac
@@ -128,12 +109,9 @@ for size in $SIZES; do
   echo "[$size] raw measurements: $RESULTS" >&2
 done
 
-disk=$(df -h "$WORK" | awk 'NR==2 {print $1 " (" $2 ", " $5 " used)"}')
 MACHINE=$WORK/machine.md
 {
-  echo "- date: $(date -u +%Y-%m-%dT%H:%M:%SZ); commit $(cd "$ROOT" && git rev-parse --short HEAD)$(cd "$ROOT" && git diff --quiet HEAD || echo ' (with uncommitted changes)')"
-  echo "- CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), $(nproc) cores available; load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
-  echo "- memory: $(free -m | awk '/^Mem:/ {print $2 " MiB total"}'); disk: $disk"
+  machine_lines "$WORK"
   echo "- versions: $(rustc --version), $(sqlite3 --version | cut -d' ' -f1-2 | sed 's/^/sqlite3 /'), $(zstd --version | head -n1)"
   echo "- rounds: $ROUNDS per size, alternating which side runs first; medians shown"
 } >"$MACHINE"
@@ -142,8 +120,6 @@ echo
 cat "$MACHINE"; echo; cat "$TABLE"; echo; cat "$SCALING"
 
 if [ "${BENCH_NO_WRITE:-0}" != 1 ]; then
-  md=$ROOT/BENCHMARKS.md
-  [ -f "$md" ] || printf '# Benchmarks\n\n<!-- bench:begin -->\n<!-- bench:end -->\n' >"$md"
   block=$WORK/block.md
   {
     echo "<!-- bench:begin -->"
@@ -156,9 +132,5 @@ if [ "${BENCH_NO_WRITE:-0}" != 1 ]; then
     cat "$SCALING"
     echo "<!-- bench:end -->"
   } >"$block"
-  awk -v block="$block" '
-    /<!-- bench:begin -->/ {while ((getline line < block) > 0) print line; skip=1; next}
-    /<!-- bench:end -->/ {skip=0; next}
-    !skip {print}' "$md" >"$md.tmp" && mv "$md.tmp" "$md"
-  echo "wrote $md" >&2
+  splice_block bench "$block"
 fi
