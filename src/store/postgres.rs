@@ -465,19 +465,6 @@ impl RowRef for Row<'_> {
 }
 
 impl RowSource for Source<'_, '_> {
-    fn rows(
-        &mut self,
-        table: &'static Table,
-        each: &mut dyn FnMut(&dyn RowRef) -> Result<(), StoreError>,
-    ) -> Result<(), StoreError> {
-        let action = format!("reading table {}", table.name);
-        let rows = self.tx.query(&table.select_sql(), &[]).map_err(self.ctx.on(&action))?;
-        for row in &rows {
-            each(&Row { row, table, ctx: self.ctx })?;
-        }
-        Ok(())
-    }
-
     fn rows_in(
         &mut self,
         table: &'static Table,

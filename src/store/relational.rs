@@ -92,8 +92,11 @@ impl Table {
         if upper {
             conditions.push(format!("{column} <= {}", placeholder(conditions.len() + 1)));
         }
-        let filter = if conditions.is_empty() { String::new() } else { format!(" WHERE {}", conditions.join(" AND ")) };
-        format!("SELECT {} FROM {}{filter} ORDER BY {}", self.columns.join(", "), self.name, self.order_by)
+        if conditions.is_empty() {
+            return self.select_sql();
+        }
+        let filter = conditions.join(" AND ");
+        format!("SELECT {} FROM {} WHERE {filter} ORDER BY {}", self.columns.join(", "), self.name, self.order_by)
     }
 
     /// `INSERT INTO <name> (<columns>) VALUES (<placeholders>)`, placeholders in the backend's
@@ -336,7 +339,10 @@ pub(crate) trait RowSource {
         &mut self,
         table: &'static Table,
         each: &mut dyn FnMut(&dyn RowRef) -> Result<(), StoreError>,
-    ) -> Result<(), StoreError>;
+    ) -> Result<(), StoreError> {
+        // An open range is `select_sql`'s query.
+        self.rows_in(table, KeyRange { after: None, upto: None }, each)
+    }
 
     /// Calls `each` for the rows of `table` whose first column is in `range` (see
     /// [`Table::select_range_sql`]), in [`Table::select_sql`] order.

@@ -218,21 +218,6 @@ impl RowRef for Row<'_> {
 }
 
 impl RowSource for Source<'_> {
-    fn rows(
-        &mut self,
-        table: &'static Table,
-        each: &mut dyn FnMut(&dyn RowRef) -> Result<(), StoreError>,
-    ) -> Result<(), StoreError> {
-        let action = format!("reading table {}", table.name);
-        let err = on(self.location, &action);
-        let mut stmt = self.conn.prepare_cached(&table.select_sql()).map_err(&err)?;
-        let mut rows = stmt.query([]).map_err(&err)?;
-        while let Some(row) = rows.next().map_err(&err)? {
-            each(&Row { row, table, location: self.location })?;
-        }
-        Ok(())
-    }
-
     fn rows_in(
         &mut self,
         table: &'static Table,
