@@ -210,6 +210,46 @@ pub fn content_digest(data: &Configuration) -> String {
     digest::hash_data(data).content
 }
 
+/// [`content_digest`] of a configuration that arrives in pieces, as `Store::stream_snapshot`
+/// hands it over: the part without PIs first, then each PI in key order. The result equals
+/// [`content_digest`] of the whole, without ever holding it.
+pub struct ContentDigester {
+    hasher: digest::DataHasher,
+    tail: Vec<u8>,
+    pis: u64,
+}
+
+impl std::fmt::Debug for ContentDigester {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ContentDigester").field("pis", &self.pis).finish_non_exhaustive()
+    }
+}
+
+impl ContentDigester {
+    /// Starts with everything but the PIs (`config.pis` is ignored).
+    pub fn new(config: &Configuration) -> Self {
+        let (head, tail) = crate::model::canonical::data_around_pis(config, true);
+        let mut hasher = digest::DataHasher::new();
+        hasher.bytes(&head);
+        ContentDigester { hasher, tail, pis: 0 }
+    }
+
+    /// The next PI, in key order.
+    pub fn pi(&mut self, pi: &crate::model::Pi) {
+        if self.pis > 0 {
+            self.hasher.bytes(b",");
+        }
+        self.hasher.canonical(pi);
+        self.pis += 1;
+    }
+
+    /// The content digest.
+    pub fn finish(mut self) -> String {
+        self.hasher.bytes(&self.tail);
+        self.hasher.finish().content
+    }
+}
+
 /// The document as written: members in the order readers like best (`header` before `data`).
 /// Also the type the JSON Schema is generated from, so that the two cannot drift apart.
 #[derive(Serialize, JsonSchema)]

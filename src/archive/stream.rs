@@ -74,7 +74,43 @@ impl From<serde_json::Error> for FallBack {
 /// the verdict of that slow path for an archive it reads successfully.
 pub fn validate<R: Read>(mut open: impl FnMut() -> io::Result<R>, limits: &Limits) -> Option<Streamed> {
     let skeleton = pass_one(open().ok()?, limits).ok()?;
-    pass_two(open().ok()?, limits, skeleton).ok()
+    pass_two(open().ok()?, limits, &skeleton, None).ok()
+}
+
+/// Pass 1 on its own: the header and the small parts of `data`, for a caller that then runs
+/// [`check_pis`] (once or several times) over the same file. `None`: use [`super::read`].
+pub fn read_skeleton<R: Read>(reader: R, limits: &Limits) -> Option<Skeleton> {
+    pass_one(reader, limits).ok()
+}
+
+/// How many parsed PIs may wait between the reading thread and the consumer.
+const PI_QUEUE: usize = 64;
+
+/// Pass 2 over `reader` on a second thread, handing every PI (parsed, and checked as in
+/// [`validate`]) to `consume` on this thread, in document order, as soon as it is read.
+///
+/// Returns the verdict of pass 2 (as [`validate`]'s: `None` when the fast path gives up, the
+/// file changed since pass 1, or `consume` stopped early) and what `consume` returned. A caller
+/// must not rely on what `consume` saw unless the verdict is `Some`: only then were the PIs
+/// exactly those of the document pass 1 read, with the header's digests and counts.
+///
+/// Why a thread: an import consumes the PIs into the store (or compares them with the store's),
+/// which is the slow half; decompressing, parsing and hashing run beside it.
+pub fn check_pis<R: Read + Send, T>(
+    reader: R,
+    limits: &Limits,
+    skeleton: &Skeleton,
+    consume: impl FnOnce(&mut dyn Iterator<Item = Pi>) -> T,
+) -> (Option<Streamed>, T) {
+    std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::sync_channel(PI_QUEUE);
+        let reading = scope.spawn(move || pass_two(reader, limits, skeleton, Some(tx)).ok());
+        let consumed = consume(&mut rx.iter());
+        // Unblocks the reader if `consume` stopped early; its verdict is then `None`.
+        drop(rx);
+        let verdict = reading.join().ok().flatten();
+        (verdict, consumed)
+    })
 }
 
 /// The document bytes of `reader`, decompressed and guarded exactly as [`super::read`] does.
@@ -372,12 +408,20 @@ impl Fingerprint {
     }
 }
 
-/// Pass 1's result.
-struct Skeleton {
+/// Pass 1's result: the header's bytes, the data without its PIs, and a fingerprint of all the
+/// bytes outside the PIs, which every later pass over the file must see again.
+#[derive(Debug)]
+pub struct Skeleton {
     raw_header: Vec<u8>,
-    /// The data without its PIs.
     data: Configuration,
     fingerprint: Vec<u8>,
+}
+
+impl Skeleton {
+    /// The archive's data without its PIs (canonical order, as read).
+    pub fn data(&self) -> &Configuration {
+        &self.data
+    }
 }
 
 struct PassOne {
@@ -434,6 +478,8 @@ struct PassTwo<'a> {
     keys: Vec<String>,
     /// The canonical data after the last PI, made with the part before the first.
     tail: Vec<u8>,
+    /// Where each PI goes once checked ([`check_pis`]).
+    out: Option<std::sync::mpsc::SyncSender<Pi>>,
 }
 
 impl Visit for PassTwo<'_> {
@@ -467,7 +513,13 @@ impl Visit for PassTwo<'_> {
         self.hasher.canonical(&pi);
         self.counts.add_pi(&pi);
         self.validator.check_pi(i, &pi);
-        self.keys.push(pi.key);
+        match &self.out {
+            None => self.keys.push(pi.key),
+            Some(out) => {
+                self.keys.push(pi.key.clone());
+                out.send(pi).map_err(|_| FallBack)?;
+            }
+        }
         Ok(())
     }
 
@@ -477,7 +529,12 @@ impl Visit for PassTwo<'_> {
     }
 }
 
-fn pass_two<R: Read>(reader: R, limits: &Limits, skeleton: Skeleton) -> Step<Streamed> {
+fn pass_two<R: Read>(
+    reader: R,
+    limits: &Limits,
+    skeleton: &Skeleton,
+    out: Option<std::sync::mpsc::SyncSender<Pi>>,
+) -> Step<Streamed> {
     let raw_header = serde_json::from_slice::<Box<serde_json::value::RawValue>>(&skeleton.raw_header)?;
     let header = super::parse_header(&raw_header).map_err(|_| FallBack)?;
     let canonical_header =
@@ -492,10 +549,13 @@ fn pass_two<R: Read>(reader: R, limits: &Limits, skeleton: Skeleton) -> Step<Str
         counts: data.counts(),
         keys: Vec::new(),
         tail: Vec::new(),
+        out,
     };
     let mut scanner = Scanner::new(guarded(reader, limits)?);
     walk(&mut scanner, &mut pass)?;
-    let PassTwo { validator, hasher, fingerprint, counts, keys, .. } = pass;
+    let PassTwo { validator, hasher, fingerprint, counts, keys, out, .. } = pass;
+    // The consumer's iterator ends here, before the checks below (which the caller awaits).
+    drop(out);
     if fingerprint.finish() != skeleton.fingerprint {
         return Err(FallBack);
     }

@@ -564,30 +564,15 @@ impl Configuration {
     /// This is the size measure the `large` and `huge` samples are tuned to, and the one the
     /// PostgreSQL store uses to choose its bulk path.
     pub fn row_count(&self) -> u64 {
-        let config = self;
-        let c = config.counts();
         let len = |n: usize| n as u64;
-        let links: u64 = config.programs.iter().map(|p| len(p.teams.len())).sum();
-        let overrides: u64 = config.pis.iter().map(|p| p.teams.as_ref().map_or(0, |t| len(t.len()))).sum();
-        let epics: u64 = config.pis.iter().flat_map(|p| &p.objectives).map(|o| len(o.epics.len())).sum();
-        let s = &config.settings;
+        let admins = self.admins.as_ref().map_or(0, |a| len(a.groups.len() + a.users.len()));
+        let programs: u64 = self.programs.iter().map(|p| 1 + len(p.teams.len())).sum();
+        let periods: u64 = self.periods.iter().map(|p| 1 + len(p.sprints.len())).sum();
+        let s = &self.settings;
         let settings =
             len(s.dependency_link_type_ids.len() + s.feature_issue_type_ids.len() + s.supplier_groups.len()) + 1;
-        c.admin_groups
-            + c.admin_users
-            + c.capacity
-            + c.milestones
-            + c.objectives
-            + c.periods
-            + c.pis
-            + c.programs
-            + c.sprint_mappings
-            + c.sprints
-            + c.teams
-            + links
-            + overrides
-            + epics
-            + settings
+        let pis: u64 = self.pis.iter().map(Pi::row_count).sum();
+        admins + programs + periods + settings + len(self.teams.len()) + pis
     }
 
     /// Puts every list whose order carries no meaning into its canonical order (SPEC.md,
@@ -633,6 +618,19 @@ impl Pi {
         self.sprint_mappings.sort_by(|a, b| (&a.team, a.sprint).cmp(&(&b.team, b.sprint)));
         self.objectives.sort_by(|a, b| objective_order(a).cmp(&objective_order(b)));
         self.milestones.sort_by(|a, b| (a.order, &a.name).cmp(&(b.order, &b.name)));
+    }
+
+    /// The rows a store holds for this PI (see [`Configuration::row_count`]): the PI, its
+    /// children, its team override's elements and its objectives' epics.
+    pub fn row_count(&self) -> u64 {
+        let overrides = self.teams.as_ref().map_or(0, Vec::len);
+        let epics: usize = self.objectives.iter().map(|o| o.epics.len()).sum();
+        (1 + self.capacity.len()
+            + self.sprint_mappings.len()
+            + self.objectives.len()
+            + self.milestones.len()
+            + overrides
+            + epics) as u64
     }
 
     /// The PI's teams: its override if it has one, else its program's teams.

@@ -6,7 +6,7 @@
 //! only for its own fields; changes to its capacity, objectives and the like show under those
 //! kinds, so one edited capacity cell does not make the whole PI look rewritten.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
 use std::path::Path;
 
@@ -136,78 +136,169 @@ impl Plan {
 
 /// Computes the plan of replacing `from` by `to`.
 pub fn plan(from: &Configuration, to: &Configuration) -> Plan {
-    let mut kinds = Vec::new();
-    let settings = |c: &Configuration| vec![("settings".to_owned(), json(&c.settings))];
-    kinds.push(compare("settings", settings(from), settings(to)));
-    let users = |c: &Configuration| {
-        c.admins
-            .iter()
-            .flat_map(|a| &a.users)
-            .map(|u| {
-                (format!("{}|{}", u.user_key.as_deref().unwrap_or(""), u.account_id.as_deref().unwrap_or("")), json(u))
-            })
-            .collect()
-    };
-    kinds.push(compare("admin_users", users(from), users(to)));
-    let groups =
-        |c: &Configuration| c.admins.iter().flat_map(|a| &a.groups).map(|g| (g.name.clone(), json(g))).collect();
-    kinds.push(compare("admin_groups", groups(from), groups(to)));
-    let teams = |c: &Configuration| c.teams.iter().map(|t| (t.key.clone(), json(t))).collect();
-    kinds.push(compare("teams", teams(from), teams(to)));
-    let programs = |c: &Configuration| c.programs.iter().map(|p| (p.key.clone(), json(p))).collect();
-    kinds.push(compare("programs", programs(from), programs(to)));
-    let periods = |c: &Configuration| {
-        c.periods
-            .iter()
-            .map(|p| (p.key.clone(), serde_json::json!([p.archived, p.name, p.sprints.len()]).to_string()))
-            .collect()
-    };
-    kinds.push(compare("periods", periods(from), periods(to)));
-    let sprints = |c: &Configuration| {
-        c.periods
-            .iter()
-            .flat_map(|p| p.sprints.iter().map(move |s| (format!("{}/{}", p.key, s.index), json(s))))
-            .collect()
-    };
-    kinds.push(compare("sprints", sprints(from), sprints(to)));
-    let pis = |c: &Configuration| c.pis.iter().map(|p| (p.key.clone(), pi_own_fields(p))).collect();
-    kinds.push(compare("pis", pis(from), pis(to)));
-    let capacity = |c: &Configuration| {
-        c.pis
-            .iter()
-            .flat_map(|p| p.capacity.iter().map(move |x| (format!("{}/{}/{}", p.key, x.team, x.sprint), json(x))))
-            .collect()
-    };
-    kinds.push(compare("capacity", capacity(from), capacity(to)));
-    let mappings = |c: &Configuration| {
-        c.pis
-            .iter()
-            .flat_map(|p| {
-                p.sprint_mappings.iter().map(move |x| (format!("{}/{}/{}", p.key, x.team, x.sprint), json(x)))
-            })
-            .collect()
-    };
-    kinds.push(compare("sprint_mappings", mappings(from), mappings(to)));
-    let objectives = |c: &Configuration| {
-        c.pis
-            .iter()
-            .flat_map(|p| {
-                p.objectives.iter().map(move |o| {
-                    let team = o.team.as_deref().unwrap_or("-");
-                    (format!("{}/{}/{}", p.key, team, o.order), json(o))
-                })
-            })
-            .collect()
-    };
-    kinds.push(compare("objectives", objectives(from), objectives(to)));
-    let milestones = |c: &Configuration| {
-        c.pis
-            .iter()
-            .flat_map(|p| p.milestones.iter().map(move |m| (format!("{}/{}/{}", p.key, m.order, m.name), json(m))))
-            .collect()
-    };
-    kinds.push(compare("milestones", milestones(from), milestones(to)));
-    Plan { kinds }
+    let mut planner = Planner::new(from, to);
+    let from_pis: BTreeMap<&str, &Pi> = from.pis.iter().map(|p| (p.key.as_str(), p)).collect();
+    let to_pis: BTreeMap<&str, &Pi> = to.pis.iter().map(|p| (p.key.as_str(), p)).collect();
+    let keys: std::collections::BTreeSet<&str> = from_pis.keys().chain(to_pis.keys()).copied().collect();
+    for key in keys {
+        planner.pi(from_pis.get(key).copied(), to_pis.get(key).copied());
+    }
+    planner.finish()
+}
+
+/// The kinds whose keys start with a PI's key, in [`Plan`] order after the others.
+const PI_KINDS: [&str; 5] = ["pis", "capacity", "sprint_mappings", "objectives", "milestones"];
+
+/// A [`Plan`] computed piece by piece: the small parts of both configurations at once, then the
+/// PIs one key at a time, so that an import can plan while it streams both sides (the store's
+/// PIs and the archive's, both in key order) without holding either.
+///
+/// PI-level entities are compared within their PI (their keys start with it); the example keys
+/// are the [`MAX_KEYS`] smallest of each list in string order, as if all keys had been sorted.
+#[derive(Debug)]
+pub struct Planner {
+    kinds: Vec<Tally>,
+}
+
+/// One kind's counts and its smallest example keys so far.
+#[derive(Debug)]
+struct Tally {
+    change: KindChange,
+    added: BTreeSet<String>,
+    removed: BTreeSet<String>,
+    changed: BTreeSet<String>,
+}
+
+/// Adds `key` to `set`, keeping only the [`MAX_KEYS`] smallest.
+fn keep(set: &mut BTreeSet<String>, key: &str) {
+    if set.len() < MAX_KEYS || set.last().is_some_and(|last| key < last.as_str()) {
+        set.insert(key.to_owned());
+        if set.len() > MAX_KEYS {
+            set.pop_last();
+        }
+    }
+}
+
+impl Tally {
+    fn new(kind: &'static str) -> Self {
+        Tally {
+            change: KindChange { kind, ..KindChange::default() },
+            added: BTreeSet::new(),
+            removed: BTreeSet::new(),
+            changed: BTreeSet::new(),
+        }
+    }
+
+    /// Compares one group of entities, keyed (keys unique within the group, else the last wins).
+    fn compare(&mut self, from: Vec<(String, String)>, to: Vec<(String, String)>) {
+        let from: BTreeMap<String, String> = from.into_iter().collect();
+        let to: BTreeMap<String, String> = to.into_iter().collect();
+        let change = &mut self.change;
+        for (key, value) in &to {
+            match from.get(key) {
+                None => {
+                    change.added += 1;
+                    keep(&mut self.added, key);
+                }
+                Some(old) if old != value => {
+                    change.changed += 1;
+                    keep(&mut self.changed, key);
+                }
+                Some(_) => change.unchanged += 1,
+            }
+        }
+        for key in from.keys().filter(|k| !to.contains_key(*k)) {
+            change.removed += 1;
+            keep(&mut self.removed, key);
+        }
+    }
+
+    fn finish(self) -> KindChange {
+        KindChange {
+            added_keys: self.added.into_iter().collect(),
+            removed_keys: self.removed.into_iter().collect(),
+            changed_keys: self.changed.into_iter().collect(),
+            ..self.change
+        }
+    }
+}
+
+/// The entries of one kind of one configuration's small part.
+type Entries = Vec<(String, String)>;
+
+/// Lists one kind's entries of a configuration.
+type EntriesOf = fn(&Configuration) -> Entries;
+
+impl Planner {
+    /// Compares everything but the PIs (`from.pis` and `to.pis` are ignored).
+    pub fn new(from: &Configuration, to: &Configuration) -> Self {
+        let small: [(&'static str, EntriesOf); 7] = [
+            ("settings", |c| vec![("settings".to_owned(), json(&c.settings))]),
+            ("admin_users", |c| {
+                c.admins
+                    .iter()
+                    .flat_map(|a| &a.users)
+                    .map(|u| {
+                        let key = format!(
+                            "{}|{}",
+                            u.user_key.as_deref().unwrap_or(""),
+                            u.account_id.as_deref().unwrap_or("")
+                        );
+                        (key, json(u))
+                    })
+                    .collect()
+            }),
+            ("admin_groups", |c| c.admins.iter().flat_map(|a| &a.groups).map(|g| (g.name.clone(), json(g))).collect()),
+            ("teams", |c| c.teams.iter().map(|t| (t.key.clone(), json(t))).collect()),
+            ("programs", |c| c.programs.iter().map(|p| (p.key.clone(), json(p))).collect()),
+            ("periods", |c| {
+                c.periods
+                    .iter()
+                    .map(|p| (p.key.clone(), serde_json::json!([p.archived, p.name, p.sprints.len()]).to_string()))
+                    .collect()
+            }),
+            ("sprints", |c| {
+                c.periods
+                    .iter()
+                    .flat_map(|p| p.sprints.iter().map(move |s| (format!("{}/{}", p.key, s.index), json(s))))
+                    .collect()
+            }),
+        ];
+        let mut kinds = Vec::with_capacity(small.len() + PI_KINDS.len());
+        for (kind, entries) in small {
+            let mut tally = Tally::new(kind);
+            tally.compare(entries(from), entries(to));
+            kinds.push(tally);
+        }
+        kinds.extend(PI_KINDS.iter().map(|kind| Tally::new(kind)));
+        Planner { kinds }
+    }
+
+    /// Compares one PI key: the PI as `from` has it and as `to` has it (`None` where a side has
+    /// no PI of that key).
+    pub fn pi(&mut self, from: Option<&Pi>, to: Option<&Pi>) {
+        let entries: [fn(&Pi) -> Entries; 5] = [
+            |p| vec![(p.key.clone(), pi_own_fields(p))],
+            |p| p.capacity.iter().map(|x| (format!("{}/{}/{}", p.key, x.team, x.sprint), json(x))).collect(),
+            |p| p.sprint_mappings.iter().map(|x| (format!("{}/{}/{}", p.key, x.team, x.sprint), json(x))).collect(),
+            |p| {
+                p.objectives
+                    .iter()
+                    .map(|o| (format!("{}/{}/{}", p.key, o.team.as_deref().unwrap_or("-"), o.order), json(o)))
+                    .collect()
+            },
+            |p| p.milestones.iter().map(|m| (format!("{}/{}/{}", p.key, m.order, m.name), json(m))).collect(),
+        ];
+        let first = self.kinds.len() - PI_KINDS.len();
+        for (tally, entries) in self.kinds[first..].iter_mut().zip(entries) {
+            tally.compare(from.map(entries).unwrap_or_default(), to.map(entries).unwrap_or_default());
+        }
+    }
+
+    /// The plan.
+    pub fn finish(self) -> Plan {
+        Plan { kinds: self.kinds.into_iter().map(Tally::finish).collect() }
+    }
 }
 
 /// A PI's own fields, without its child lists.
@@ -227,35 +318,6 @@ fn json<T: Serialize>(value: &T) -> String {
     String::from_utf8(crate::model::canonical::to_canonical_vec(value)).unwrap_or_default()
 }
 
-fn compare(kind: &'static str, from: Vec<(String, String)>, to: Vec<(String, String)>) -> KindChange {
-    let from: BTreeMap<String, String> = from.into_iter().collect();
-    let to: BTreeMap<String, String> = to.into_iter().collect();
-    let mut change = KindChange { kind, ..KindChange::default() };
-    let keep = |list: &mut Vec<String>, key: &str| {
-        if list.len() < MAX_KEYS {
-            list.push(key.to_owned());
-        }
-    };
-    for (key, value) in &to {
-        match from.get(key) {
-            None => {
-                change.added += 1;
-                keep(&mut change.added_keys, key);
-            }
-            Some(old) if old != value => {
-                change.changed += 1;
-                keep(&mut change.changed_keys, key);
-            }
-            Some(_) => change.unchanged += 1,
-        }
-    }
-    for key in from.keys().filter(|k| !to.contains_key(*k)) {
-        change.removed += 1;
-        keep(&mut change.removed_keys, key);
-    }
-    change
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -272,6 +334,141 @@ mod tests {
             scope: None,
             kind: TeamType::Board,
         }
+    }
+
+    // The plan as computed before the streaming import: every entity of both sides in one map
+    // per kind. The planner must give the same plan.
+    fn reference_plan(from: &Configuration, to: &Configuration) -> Plan {
+        let mut kinds = Vec::new();
+        let settings = |c: &Configuration| vec![("settings".to_owned(), json(&c.settings))];
+        kinds.push(compare("settings", settings(from), settings(to)));
+        let users = |c: &Configuration| {
+            c.admins
+                .iter()
+                .flat_map(|a| &a.users)
+                .map(|u| {
+                    (
+                        format!("{}|{}", u.user_key.as_deref().unwrap_or(""), u.account_id.as_deref().unwrap_or("")),
+                        json(u),
+                    )
+                })
+                .collect()
+        };
+        kinds.push(compare("admin_users", users(from), users(to)));
+        let groups =
+            |c: &Configuration| c.admins.iter().flat_map(|a| &a.groups).map(|g| (g.name.clone(), json(g))).collect();
+        kinds.push(compare("admin_groups", groups(from), groups(to)));
+        let teams = |c: &Configuration| c.teams.iter().map(|t| (t.key.clone(), json(t))).collect();
+        kinds.push(compare("teams", teams(from), teams(to)));
+        let programs = |c: &Configuration| c.programs.iter().map(|p| (p.key.clone(), json(p))).collect();
+        kinds.push(compare("programs", programs(from), programs(to)));
+        let periods = |c: &Configuration| {
+            c.periods
+                .iter()
+                .map(|p| (p.key.clone(), serde_json::json!([p.archived, p.name, p.sprints.len()]).to_string()))
+                .collect()
+        };
+        kinds.push(compare("periods", periods(from), periods(to)));
+        let sprints = |c: &Configuration| {
+            c.periods
+                .iter()
+                .flat_map(|p| p.sprints.iter().map(move |s| (format!("{}/{}", p.key, s.index), json(s))))
+                .collect()
+        };
+        kinds.push(compare("sprints", sprints(from), sprints(to)));
+        let pis = |c: &Configuration| c.pis.iter().map(|p| (p.key.clone(), pi_own_fields(p))).collect();
+        kinds.push(compare("pis", pis(from), pis(to)));
+        let capacity = |c: &Configuration| {
+            c.pis
+                .iter()
+                .flat_map(|p| p.capacity.iter().map(move |x| (format!("{}/{}/{}", p.key, x.team, x.sprint), json(x))))
+                .collect()
+        };
+        kinds.push(compare("capacity", capacity(from), capacity(to)));
+        let mappings = |c: &Configuration| {
+            c.pis
+                .iter()
+                .flat_map(|p| {
+                    p.sprint_mappings.iter().map(move |x| (format!("{}/{}/{}", p.key, x.team, x.sprint), json(x)))
+                })
+                .collect()
+        };
+        kinds.push(compare("sprint_mappings", mappings(from), mappings(to)));
+        let objectives = |c: &Configuration| {
+            c.pis
+                .iter()
+                .flat_map(|p| {
+                    p.objectives.iter().map(move |o| {
+                        let team = o.team.as_deref().unwrap_or("-");
+                        (format!("{}/{}/{}", p.key, team, o.order), json(o))
+                    })
+                })
+                .collect()
+        };
+        kinds.push(compare("objectives", objectives(from), objectives(to)));
+        let milestones = |c: &Configuration| {
+            c.pis
+                .iter()
+                .flat_map(|p| p.milestones.iter().map(move |m| (format!("{}/{}/{}", p.key, m.order, m.name), json(m))))
+                .collect()
+        };
+        kinds.push(compare("milestones", milestones(from), milestones(to)));
+        Plan { kinds }
+    }
+
+    fn compare(kind: &'static str, from: Vec<(String, String)>, to: Vec<(String, String)>) -> KindChange {
+        let from: BTreeMap<String, String> = from.into_iter().collect();
+        let to: BTreeMap<String, String> = to.into_iter().collect();
+        let mut change = KindChange { kind, ..KindChange::default() };
+        let keep = |list: &mut Vec<String>, key: &str| {
+            if list.len() < MAX_KEYS {
+                list.push(key.to_owned());
+            }
+        };
+        for (key, value) in &to {
+            match from.get(key) {
+                None => {
+                    change.added += 1;
+                    keep(&mut change.added_keys, key);
+                }
+                Some(old) if old != value => {
+                    change.changed += 1;
+                    keep(&mut change.changed_keys, key);
+                }
+                Some(_) => change.unchanged += 1,
+            }
+        }
+        for key in from.keys().filter(|k| !to.contains_key(*k)) {
+            change.removed += 1;
+            keep(&mut change.removed_keys, key);
+        }
+        change
+    }
+
+    #[test]
+    fn the_planner_gives_the_plan_of_whole_maps() {
+        let (base, _) = crate::sample::generate(crate::sample::SampleSize::Demo);
+        let mut edited = base.clone();
+        // Every kind of change: removed and added PIs, edited children, a changed team.
+        edited.pis.remove(0);
+        let mut extra = edited.pis[0].clone();
+        extra.key = format!("{}-copy", extra.key);
+        edited.pis.push(extra);
+        if let Some(c) = edited.pis[1].capacity.first_mut() {
+            c.value += 1.0;
+        }
+        edited.pis[2].objectives.pop();
+        edited.pis[2].milestones.clear();
+        edited.teams[0].name.push_str(" (renamed)");
+        edited.sort();
+        for (a, b) in [(&base, &edited), (&edited, &base), (&base, &base), (&Configuration::empty(), &base)] {
+            let expected = reference_plan(a, b);
+            assert_eq!(plan(a, b), expected);
+        }
+        let p = plan(&base, &edited);
+        assert!(p.kinds.iter().any(|k| k.kind == "capacity" && k.changed == 1 && k.added > 0 && k.removed > 0));
+        let many = plan(&Configuration::empty(), &base);
+        assert!(many.kinds.iter().any(|k| k.added > MAX_KEYS && k.added_keys.len() == MAX_KEYS));
     }
 
     #[test]

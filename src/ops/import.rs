@@ -6,7 +6,26 @@
 //! [`apply`] then takes the store's write lock, writes a safety backup of the configuration it
 //! holds *under that lock* (so nothing can change between the backup and the overwrite), and
 //! replaces everything in one transaction.
+//!
+//! # Memory
+//!
+//! An archive file as `export` writes it is imported in streaming passes
+//! (`archive::stream`), so memory does not grow with the configuration: the check reads the
+//! small part of `data` (pass 1), then reads and checks the PIs on a second thread while the
+//! store's PIs are streamed beside them to compute the plan by key (pass 2, a merge of two
+//! key-ordered sides; see [`diff::Planner`]); under the lock, the safety backup is written from
+//! the store's rows as they are read, and the archive's PIs go into the store as a third pass
+//! reads them. That pass recomputes the digests and compares the bytes outside the PIs with
+//! pass 1's, so the rows written are exactly those checked: a file changed since the check
+//! makes the import fail before its commit, with the store unchanged.
+//!
+//! Standard input, and any archive the streaming reader does not take (an older format version,
+//! an unusual layout, anything wrong with it), go through the whole-document path: the archive
+//! is read into memory by `archive::read`, which also gives the exact error for a bad one.
 
+use std::borrow::Cow;
+use std::cell::RefCell;
+use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use chrono::{SubsecRound as _, Utc};
@@ -14,12 +33,14 @@ use serde::Serialize;
 
 use super::Input;
 use super::diff::{self, Plan};
-use crate::archive::{self, Archive, Encoding, Limits, Scope};
-use crate::error::{Error, Result};
+use crate::archive::stream::{self, Skeleton};
+use crate::archive::{self, ContentDigester, Encoding, Header, Limits, Scope};
+use crate::error::{ArchiveError, Error, Result};
 use crate::host::HostIdentity;
 use crate::model::validate::Finding;
-use crate::progress::SharedProgress;
-use crate::store::{Operation, Store};
+use crate::model::{Configuration, Pi};
+use crate::progress::{ProgressReader, SharedProgress};
+use crate::store::{ConfigOut, Operation, ReadCurrent, Replacement, Store};
 
 /// What to import.
 #[derive(Debug, Clone)]
@@ -35,10 +56,10 @@ pub struct ImportOptions {
 }
 
 /// An archive that passed every check against a store, with the plan of what importing changes.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Checked {
-    /// The archive.
-    pub archive: Archive,
+    /// The archive's header.
+    pub header: Header,
     /// Warnings (errors would have failed the check).
     pub findings: Vec<Finding>,
     /// What importing it changes now.
@@ -47,6 +68,24 @@ pub struct Checked {
     pub host_match: &'static str,
     /// Content digest of what the store held when the plan was made.
     pub content_digest_before: String,
+    /// The configuration to write, or where to read it again.
+    data: Data,
+}
+
+/// Where the checked configuration is.
+#[derive(Debug)]
+enum Data {
+    /// Read whole (standard input, or an archive the streaming reader does not take).
+    Whole(Configuration),
+    /// In the file, read again when it is written; the small part is kept.
+    File {
+        /// The archive file.
+        path: PathBuf,
+        /// What pass 1 read.
+        skeleton: Skeleton,
+        /// How many rows the configuration has ([`Configuration::row_count`]).
+        rows: u64,
+    },
 }
 
 /// What an import did, or would do (`dry_run`).
@@ -77,27 +116,129 @@ pub struct ImportReport {
 /// [`Error::Archive`] (exit 3, 5, 6), [`Error::Invalid`] (3), [`Error::Usage`] for a migration
 /// archive, [`Error::OtherHost`] (4), [`Error::Store`] (7).
 pub fn check(store: &mut dyn Store, options: &ImportOptions) -> Result<Checked> {
+    if let Some(checked) = check_streamed(store, options)? {
+        return Ok(checked);
+    }
     let (archive, findings) = super::read_valid_archive(&options.input, &options.limits, &options.progress)?;
-    if archive.header.scope != Scope::Full {
+    let host_match = check_scope_and_host(store, options, &archive.header)?;
+    options.progress.phase("comparing with the store", None);
+    let current = store.snapshot()?;
+    let plan = diff::plan(&current.config, &archive.data);
+    let content_digest_before = archive::content_digest(&current.config);
+    Ok(Checked {
+        header: archive.header,
+        findings,
+        plan,
+        host_match,
+        content_digest_before,
+        data: Data::Whole(archive.data),
+    })
+}
+
+/// The rules after the archive itself: a full archive (not a migration archive), of this host
+/// or of one of its accepted aliases. Returns how the host matched.
+fn check_scope_and_host(store: &mut dyn Store, options: &ImportOptions, header: &Header) -> Result<&'static str> {
+    if header.scope != Scope::Full {
         return Err(Error::Usage(format!(
             "{} is a migration archive (without admins): it is input for `migrate` on a cloud site, not a backup to restore",
             options.input
         )));
     }
     let host = store.host()?;
-    let source = archive.header.source.identity();
-    let host_match = if source == host.identity {
-        "identity"
+    let source = header.source.identity();
+    if source == host.identity {
+        Ok("identity")
     } else if host.aliases.contains(&source) {
-        "alias"
+        Ok("alias")
     } else {
-        return Err(other_host(&source, &host.identity));
+        Err(other_host(&source, &host.identity))
+    }
+}
+
+/// Opens the archive file for one streaming pass, reporting it as `phase`.
+fn open_pass(path: &Path, options: &ImportOptions, phase: &str) -> Option<impl Read + Send + use<>> {
+    let size = std::fs::metadata(path).ok().filter(|m| m.is_file())?.len();
+    options.progress.phase(&format!("{phase} {}", path.display()), Some(size));
+    let file = std::fs::File::open(path).ok()?;
+    Some(BufReader::with_capacity(1 << 16, ProgressReader::new(file, options.progress.clone())))
+}
+
+/// [`check`] in streaming passes over a regular file (see the module's "Memory"); `None` when
+/// the streaming reader does not take the input, for the whole-document path to decide.
+fn check_streamed(store: &mut dyn Store, options: &ImportOptions) -> Result<Option<Checked>> {
+    let Input::File(path) = &options.input else { return Ok(None) };
+    let Some(skeleton) = open_pass(path, options, "reading").and_then(|r| stream::read_skeleton(r, &options.limits))
+    else {
+        return Ok(None);
     };
-    options.progress.phase("comparing with the store", None);
-    let current = store.snapshot()?;
-    let plan = diff::plan(&current.config, &archive.data);
-    let content_digest_before = archive::content_digest(&current.config);
-    Ok(Checked { archive, findings, plan, host_match, content_digest_before })
+    let Some(reader) = open_pass(path, options, "checking") else { return Ok(None) };
+    let (verdict, planned) = stream::check_pis(reader, &options.limits, &skeleton, |archive_pis| {
+        plan_against(&mut |start, each_pi| store.stream_snapshot(start, each_pi), skeleton.data(), archive_pis)
+    });
+    // Only a verdict makes the plan meaningful (the PIs seen were exactly the checked ones).
+    let Some(streamed) = verdict else { return Ok(None) };
+    let findings = super::with_header_rules(streamed.findings, &streamed.header, streamed.has_admins);
+    if findings.iter().any(Finding::is_error) {
+        return Err(Error::Invalid { context: options.input.to_string(), findings });
+    }
+    let host_match = check_scope_and_host(store, options, &streamed.header)?;
+    let planned = planned?;
+    Ok(Some(Checked {
+        header: streamed.header,
+        findings,
+        plan: planned.plan,
+        host_match,
+        content_digest_before: planned.content_digest_before,
+        data: Data::File { path: path.clone(), skeleton, rows: planned.archive_rows },
+    }))
+}
+
+/// What [`plan_against`] found.
+struct Planned {
+    plan: Plan,
+    /// The content digest of what the store held.
+    content_digest_before: String,
+    /// The rows of the archive's configuration.
+    archive_rows: u64,
+}
+
+/// Plans replacing the configuration `read_current` streams by the archive whose small part is
+/// `skeleton` and whose PIs `archive_pis` yields, both in key order: a merge by PI key, so that
+/// neither side is held whole.
+fn plan_against(
+    read_current: &mut ReadCurrent<'_>,
+    skeleton: &Configuration,
+    archive_pis: &mut dyn Iterator<Item = Pi>,
+) -> Result<Planned> {
+    let mut archive_pis = archive_pis.peekable();
+    let mut archive_rows = skeleton.row_count();
+    let state: RefCell<Option<(diff::Planner, ContentDigester)>> = RefCell::new(None);
+    let not_started = || Error::Usage("the store handed over PIs before the rest of its configuration".into());
+    read_current(
+        &mut |current, _| {
+            *state.borrow_mut() = Some((diff::Planner::new(current, skeleton), ContentDigester::new(current)));
+            Ok(())
+        },
+        &mut |pi| {
+            let mut state = state.borrow_mut();
+            let (planner, digest) = state.as_mut().ok_or_else(not_started)?;
+            digest.pi(&pi);
+            while let Some(added) = archive_pis.next_if(|a| a.key < pi.key) {
+                archive_rows += added.row_count();
+                planner.pi(None, Some(&added));
+            }
+            let same = archive_pis.next_if(|a| a.key == pi.key);
+            archive_rows += same.as_ref().map_or(0, Pi::row_count);
+            planner.pi(Some(&pi), same.as_ref());
+            Ok(())
+        },
+    )?;
+    let (mut planner, digest) = state.into_inner().ok_or_else(not_started)?;
+    for added in archive_pis {
+        archive_rows += added.row_count();
+        planner.pi(None, Some(&added));
+    }
+    Ok(Planned { plan: planner.finish(), content_digest_before: digest.finish(), archive_rows })
 }
 
 /// The error for an archive of another host, naming both.
@@ -119,7 +260,7 @@ pub fn dry_run_report(options: &ImportOptions, checked: Checked) -> Result<Impor
         warnings: checked.findings,
         safety_backup: None,
         content_digest_before: checked.content_digest_before,
-        content_digest_after: checked.archive.header.content_digest,
+        content_digest_after: checked.header.content_digest,
     })
 }
 
@@ -128,44 +269,26 @@ pub fn dry_run_report(options: &ImportOptions, checked: Checked) -> Result<Impor
 /// # Errors
 ///
 /// [`Error::Store`] (locked, write failed), [`Error::File`] when the safety backup cannot be
-/// written. In every case the store is unchanged.
+/// written, [`Error::Archive`] when the archive file changed since the check. In every case the
+/// store is unchanged.
 pub fn apply(store: &mut dyn Store, options: &ImportOptions, checked: Checked) -> Result<ImportReport> {
     let host = store.host()?.identity;
-    let Checked { archive, findings, host_match, .. } = checked;
-    let Archive { header, data } = archive;
-    // Moved into the store on the one call of the plan, rather than cloned: the configuration
-    // is the bulk of an import's memory.
-    let mut data = Some(data);
-    let mut outcome: Option<(String, String, Plan)> = None;
+    let Checked { header, findings, host_match, content_digest_before, plan, data } = checked;
     options.progress.phase("waiting for the store's write lock", None);
-    store.replace(&mut |current| {
-        let new = data.take().ok_or_else(|| Error::Usage("the store ran the import plan twice".into()))?;
-        let before = archive::content_digest(&current.config);
-        let plan = diff::plan(&current.config, &new);
-        options.progress.phase("writing the safety backup", None);
-        let backup = write_safety_backup(&options.safety_dir, &host, current)?;
-        options.progress.phase("replacing the configuration", None);
-        let op = Operation {
-            id: 0,
-            at: Utc::now(),
-            kind: "import".into(),
-            os_user: crate::store::current_os_user(),
-            archive_digest: Some(header.integrity_digest.clone()),
-            content_digest: Some(header.content_digest.clone()),
-            outcome: "ok".into(),
-            detail: serde_json::json!({
-                "input": options.input.to_string(),
-                "source_fingerprint": header.source.fingerprint,
-                "host_match": host_match,
-                "safety_backup": backup.display().to_string(),
-                "content_digest_before": before,
-            }),
-        };
-        outcome = Some((backup.display().to_string(), before, plan));
-        Ok((new, op))
-    })?;
+    let mut replacement = Import {
+        options,
+        host,
+        header: &header,
+        host_match,
+        data,
+        checked_before: content_digest_before,
+        plan,
+        outcome: None,
+    };
+    store.replace_streamed(&mut replacement)?;
     options.progress.finish();
-    let (backup, before, plan) = outcome.ok_or_else(|| Error::Usage("the store did not run the import".into()))?;
+    let (backup, before, plan) =
+        replacement.outcome.ok_or_else(|| Error::Usage("the store did not run the import".into()))?;
     Ok(ImportReport {
         input: options.input.to_string(),
         dry_run: false,
@@ -178,12 +301,166 @@ pub fn apply(store: &mut dyn Store, options: &ImportOptions, checked: Checked) -
     })
 }
 
+/// The import as a [`Replacement`]: under the store's write lock, the safety backup and the plan
+/// from what the store holds now, then the archive's configuration.
+struct Import<'a> {
+    options: &'a ImportOptions,
+    host: HostIdentity,
+    header: &'a Header,
+    host_match: &'static str,
+    data: Data,
+    /// The store's content digest when the plan was made by [`check`].
+    checked_before: String,
+    /// That plan, still right if the store has not changed since.
+    plan: Plan,
+    /// The safety backup, the content digest before and the plan, once prepared.
+    outcome: Option<(String, String, Plan)>,
+}
+
+impl Replacement for Import<'_> {
+    fn prepare(&mut self, current: &mut ReadCurrent<'_>) -> Result<(Operation, u64)> {
+        let options = self.options;
+        options.progress.phase("writing the safety backup", None);
+        let (backup, before) = write_safety_backup_from(&options.safety_dir, &self.host, current)?;
+        // The plan from `check` holds unless the store changed since; then it is made again from
+        // what the lock now protects.
+        let plan = if before == self.checked_before {
+            std::mem::take(&mut self.plan)
+        } else {
+            options.progress.phase("comparing with the store", None);
+            match &self.data {
+                Data::Whole(config) => {
+                    let mut now = Configuration::empty();
+                    let mut pis = Vec::new();
+                    current(
+                        &mut |c, _| {
+                            now = c.clone();
+                            Ok(())
+                        },
+                        &mut |pi| {
+                            pis.push(pi);
+                            Ok(())
+                        },
+                    )?;
+                    now.pis = pis;
+                    diff::plan(&now, config)
+                }
+                Data::File { path, skeleton, .. } => {
+                    let reader = open_pass(path, options, "comparing").ok_or_else(|| changed(path))?;
+                    let (verdict, planned) = stream::check_pis(reader, &options.limits, skeleton, |pis| {
+                        plan_against(current, skeleton.data(), pis)
+                    });
+                    let planned = planned?;
+                    self.same_archive(verdict, path)?;
+                    planned.plan
+                }
+            }
+        };
+        let header = self.header;
+        let op = Operation {
+            id: 0,
+            at: Utc::now(),
+            kind: "import".into(),
+            os_user: crate::store::current_os_user(),
+            archive_digest: Some(header.integrity_digest.clone()),
+            content_digest: Some(header.content_digest.clone()),
+            outcome: "ok".into(),
+            detail: serde_json::json!({
+                "input": options.input.to_string(),
+                "source_fingerprint": header.source.fingerprint,
+                "host_match": self.host_match,
+                "safety_backup": backup.display().to_string(),
+                "content_digest_before": before,
+            }),
+        };
+        self.outcome = Some((backup.display().to_string(), before, plan));
+        let rows = match &self.data {
+            Data::Whole(config) => config.row_count(),
+            Data::File { rows, .. } => *rows,
+        };
+        options.progress.phase("replacing the configuration", None);
+        Ok((op, rows))
+    }
+
+    fn write(&mut self, out: &mut dyn ConfigOut) -> Result<()> {
+        if let Data::Whole(config) = &mut self.data {
+            config.sort();
+            let pis = std::mem::take(&mut config.pis);
+            out.start(config)?;
+            for pi in pis {
+                out.pi(pi)?;
+            }
+            return Ok(());
+        }
+        match &self.data {
+            Data::Whole(_) => Ok(()),
+            Data::File { path, skeleton, .. } => {
+                out.start(skeleton.data())?;
+                let reader = open_pass(path, self.options, "importing").ok_or_else(|| changed(path))?;
+                let (verdict, written) = stream::check_pis(reader, &self.options.limits, skeleton, |pis| {
+                    for pi in pis {
+                        out.pi(pi)?;
+                    }
+                    Ok::<(), Error>(())
+                });
+                written?;
+                self.same_archive(verdict, path)
+            }
+        }
+    }
+}
+
+impl Import<'_> {
+    /// Whether a later pass over the file read the archive that was checked: the same bytes
+    /// outside the PIs (compared by `check_pis`) and PIs with the same digests.
+    fn same_archive(&self, verdict: Option<stream::Streamed>, path: &Path) -> Result<()> {
+        match verdict {
+            Some(s)
+                if s.header.integrity_digest == self.header.integrity_digest
+                    && s.header.content_digest == self.header.content_digest =>
+            {
+                Ok(())
+            }
+            _ => Err(changed(path)),
+        }
+    }
+}
+
+/// The archive file no longer reads as it did when it was checked.
+fn changed(path: &Path) -> Error {
+    Error::Archive(ArchiveError::Integrity(format!(
+        "{} changed or became unreadable after it was checked; nothing was imported (check it and run the import again)",
+        path.display()
+    )))
+}
+
 /// Saves what the store holds now as a full archive in `dir` (created if missing), verified.
 ///
 /// # Errors
 ///
 /// [`Error::File`] when the directory or the file cannot be written.
 pub fn write_safety_backup(dir: &Path, host: &HostIdentity, current: &crate::store::Snapshot) -> Result<PathBuf> {
+    let (path, _) = write_safety_backup_from(dir, host, &mut |start, each_pi| {
+        start(&current.config, &current.api_tokens)?;
+        for pi in &current.config.pis {
+            each_pi(pi.clone())?;
+        }
+        Ok(())
+    })?;
+    Ok(path)
+}
+
+/// [`write_safety_backup`] of the configuration `read` streams (the store's rows, read under its
+/// write lock). Returns the file and the content digest of what it holds.
+///
+/// # Errors
+///
+/// [`Error::File`] when the directory or the file cannot be written; any error of `read`.
+pub fn write_safety_backup_from(
+    dir: &Path,
+    host: &HostIdentity,
+    read: &mut ReadCurrent<'_>,
+) -> Result<(PathBuf, String)> {
     std::fs::create_dir_all(dir).map_err(|source| Error::File {
         action: "cannot create the safety backup directory",
         path: dir.to_path_buf(),
@@ -192,14 +469,13 @@ pub fn write_safety_backup(dir: &Path, host: &HostIdentity, current: &crate::sto
     let created_at = Utc::now().trunc_subsecs(0);
     let name = super::archive_file_name("safety", &host.base_url, created_at, Encoding::Zstd);
     let path = super::unused_path(dir, &name);
-    // The same streaming writer as `export`, fed from the snapshot already in memory (read
-    // under the write lock): no second copy of the configuration is made for the backup.
-    super::export::write_streamed_file(&path, host, Scope::Full, created_at, |stream| {
-        stream.start(&current.config, &current.api_tokens)?;
-        for pi in &current.config.pis {
-            stream.pi(std::borrow::Cow::Borrowed(pi))?;
-        }
-        Ok(())
+    // The same streaming writer as `export`, fed as the rows are read: no copy of the
+    // configuration is held for the backup.
+    let (header, _) = super::export::write_streamed_file(&path, host, Scope::Full, created_at, |stream| {
+        let stream = RefCell::new(stream);
+        read(&mut |config, tokens| Ok(stream.borrow_mut().start(config, tokens)?), &mut |pi| {
+            Ok(stream.borrow_mut().pi(Cow::Owned(pi))?)
+        })
     })?;
-    Ok(path)
+    Ok((path, header.content_digest))
 }

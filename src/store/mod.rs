@@ -210,6 +210,97 @@ pub struct Snapshot {
 /// how to log it. Returning an error aborts the write with nothing changed.
 pub type Plan<'a> = dyn FnMut(&Snapshot) -> Result<(Configuration, Operation)> + 'a;
 
+/// Streams what a store holds now, as [`Store::stream_snapshot`] does, inside the transaction of
+/// a [`Store::replace_streamed`]: the first closure gets the configuration without its PIs and the
+/// token metadata, the second each PI in key order.
+pub type ReadCurrent<'a> = dyn FnMut(&mut dyn FnMut(&Configuration, &[ApiToken]) -> Result<()>, &mut dyn FnMut(Pi) -> Result<()>) -> Result<()>
+    + 'a;
+
+/// A replacement of the whole configuration that never needs all of it in memory, run by
+/// [`Store::replace_streamed`] in one transaction under the store's write lock.
+///
+/// Why: a streaming import reads the current configuration once for its safety backup (and its
+/// plan) and then writes the archive's PIs as it reads them from the file, so neither side is
+/// ever held whole. Returning an error from either step aborts with nothing changed.
+pub trait Replacement {
+    /// Called under the write lock before anything changes. `current` streams what the store
+    /// holds now; it may be called more than once and sees the same data each time. Returns the
+    /// log entry recorded in the same transaction and the number of rows the new configuration
+    /// has ([`Configuration::row_count`]; a hint for the bulk path of a backend).
+    ///
+    /// # Errors
+    ///
+    /// Any error, which aborts the replacement.
+    fn prepare(&mut self, current: &mut ReadCurrent<'_>) -> Result<(Operation, u64)>;
+    /// Writes the new configuration into the emptied tables: [`ConfigOut::start`] once, then
+    /// [`ConfigOut::pi`] for each PI in key order, everything in canonical order.
+    ///
+    /// # Errors
+    ///
+    /// Any error, which rolls the transaction back.
+    fn write(&mut self, out: &mut dyn ConfigOut) -> Result<()>;
+}
+
+/// Where a [`Replacement`] writes the new configuration.
+pub trait ConfigOut {
+    /// Everything but the PIs (`config.pis` is ignored), in canonical order.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] when writing fails.
+    fn start(&mut self, config: &Configuration) -> Result<()>;
+    /// The next PI, in key order, its children in canonical order.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] when writing fails, or when [`ConfigOut::start`] was not called first.
+    fn pi(&mut self, pi: Pi) -> Result<()>;
+}
+
+/// [`Store::replace`] as a [`Replacement`]: reads the current snapshot whole, lets the plan
+/// decide, and writes what it returns.
+struct Whole<'p, 'q> {
+    plan: &'p mut Plan<'q>,
+    new: Option<Configuration>,
+}
+
+impl Replacement for Whole<'_, '_> {
+    fn prepare(&mut self, current: &mut ReadCurrent<'_>) -> Result<(Operation, u64)> {
+        let mut snapshot = Snapshot { config: Configuration::empty(), api_tokens: Vec::new() };
+        let mut pis = Vec::new();
+        current(
+            &mut |config, tokens| {
+                snapshot.config = config.clone();
+                snapshot.api_tokens = tokens.to_vec();
+                Ok(())
+            },
+            &mut |pi| {
+                pis.push(pi);
+                Ok(())
+            },
+        )?;
+        snapshot.config.pis = pis;
+        let (mut config, op) = (self.plan)(&snapshot)?;
+        config.sort();
+        let rows = config.row_count();
+        self.new = Some(config);
+        Ok((op, rows))
+    }
+
+    fn write(&mut self, out: &mut dyn ConfigOut) -> Result<()> {
+        let mut config = self
+            .new
+            .take()
+            .ok_or_else(|| crate::error::Error::Usage("the replacement was written before it was prepared".into()))?;
+        let pis = std::mem::take(&mut config.pis);
+        out.start(&config)?;
+        for pi in pis {
+            out.pi(pi)?;
+        }
+        Ok(())
+    }
+}
+
 /// A store backend.
 pub trait Store {
     /// Human description of the location, passwords removed.
@@ -254,7 +345,18 @@ pub trait Store {
     ///
     /// [`StoreError::Locked`] when the lock is not had in time; any error of `plan`; other
     /// [`StoreError`]s when writing fails. In every case nothing is changed.
-    fn replace(&mut self, plan: &mut Plan<'_>) -> Result<()>;
+    fn replace(&mut self, plan: &mut Plan<'_>) -> Result<()> {
+        self.replace_streamed(&mut Whole { plan, new: None })
+    }
+    /// Replaces the whole configuration in one transaction under the store's write lock, as
+    /// `replacement` decides and writes it (see [`Replacement`]), without holding either
+    /// configuration whole.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Locked`] when the lock is not had in time; any error of `replacement`; other
+    /// [`StoreError`]s when writing fails. In every case nothing is changed.
+    fn replace_streamed(&mut self, replacement: &mut dyn Replacement) -> Result<()>;
     /// Replaces the REST API token metadata (used by `init --sample`).
     ///
     /// # Errors

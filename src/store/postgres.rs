@@ -46,7 +46,7 @@ use postgres::types::{IsNull, ToSql, Type, to_sql_checked};
 use postgres::{Client, Config, IsolationLevel, NoTls, Transaction};
 
 use super::relational::{self, KeyRange, Migration, RowRef, RowSink, RowSource, Table, Value};
-use super::{HostRecord, OpenOptions, Operation, Plan, Snapshot, Store};
+use super::{HostRecord, OpenOptions, Operation, Replacement, Snapshot, Store};
 use crate::error::{Error, Result, StoreError};
 use crate::host::HostIdentity;
 use crate::model::{ApiToken, Configuration, Pi};
@@ -778,18 +778,30 @@ impl Store for PostgresStore {
         Ok(())
     }
 
-    fn replace(&mut self, plan: &mut Plan<'_>) -> Result<()> {
+    fn replace_streamed(&mut self, replacement: &mut dyn Replacement) -> Result<()> {
         let action = "replacing the configuration";
         let ctx = &self.ctx;
         let mut tx = begin_write(&mut self.client, ctx, action)?;
-        // Read under the write lock: what the plan sees is what gets replaced. On any error
-        // below, dropping `tx` rolls everything back (and a dead client's transaction is
-        // rolled back by the server).
-        let current = read_snapshot(&mut tx, ctx)?;
-        let (mut config, op) = plan(&current)?;
-        config.sort();
-        let rows = config.row_count() + current.config.row_count();
-        let restore = if rows >= BULK_ROWS && owns_config_tables(&mut tx, ctx)? {
+        // Read under the write lock: what the replacement sees is what gets replaced. On any
+        // error below, dropping `tx` rolls everything back (and a dead client's transaction is
+        // rolled back by the server). The rows read are counted for the choice of the bulk path.
+        let mut current_rows = 0u64;
+        let (op, new_rows) = replacement.prepare(&mut |start, each_pi| {
+            let mut src = Source { tx: &mut tx, ctx };
+            let api_tokens = relational::read_api_tokens(&mut src)?;
+            let mut pi_rows = 0;
+            let skeleton = relational::stream_configuration::<Error>(
+                &mut src,
+                &mut |config| start(config, &api_tokens),
+                &mut |pi| {
+                    pi_rows += pi.row_count();
+                    each_pi(pi)
+                },
+            )?;
+            current_rows = skeleton.row_count() + pi_rows;
+            Ok(())
+        })?;
+        let restore = if new_rows + current_rows >= BULK_ROWS && owns_config_tables(&mut tx, ctx)? {
             suspend_foreign_keys(&mut tx, ctx)?
         } else {
             Vec::new()
@@ -798,7 +810,9 @@ impl Store for PostgresStore {
             tx.batch_execute(&table.delete_sql()).map_err(ctx.on(&format!("emptying table {}", table.name)))?;
         }
         let mut sink = Sink::new(&mut tx, ctx);
-        relational::write_configuration(&config, &mut sink)?;
+        let mut out = relational::RowsOut::new(&mut sink);
+        replacement.write(&mut out)?;
+        out.finish()?;
         sink.finish()?;
         for statement in &restore {
             // Checks every row against the key at once; a violation rolls everything back.

@@ -24,7 +24,7 @@ use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{CachedStatement, Connection, ErrorCode, OpenFlags, ToSql, Transaction, TransactionBehavior};
 
 use super::relational::{self, KeyRange, Migration, RowRef, RowSink, RowSource, Table, Value};
-use super::{HostRecord, OpenOptions, Operation, Plan, Snapshot, Store};
+use super::{HostRecord, OpenOptions, Operation, Replacement, Snapshot, Store};
 use crate::error::{Error, Result, StoreError};
 use crate::host::HostIdentity;
 use crate::model::{ApiToken, Configuration, Pi};
@@ -527,20 +527,25 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    fn replace(&mut self, plan: &mut Plan<'_>) -> Result<()> {
+    fn replace_streamed(&mut self, replacement: &mut dyn Replacement) -> Result<()> {
         let action = "replacing the configuration";
         let (tx, location) = self.begin_write(action)?;
-        // Read under the write lock: what the plan sees is what gets replaced. On any error
-        // below, dropping `tx` rolls everything back.
-        let current = read_snapshot(&tx, &location)?;
-        let (mut config, op) = plan(&current)?;
-        config.sort();
+        // Read under the write lock: what the replacement sees is what gets replaced. On any
+        // error below, dropping `tx` rolls everything back.
+        let (op, _rows) = replacement.prepare(&mut |start, each_pi| {
+            let mut src = Source { conn: &tx, location: &location };
+            let api_tokens = relational::read_api_tokens(&mut src)?;
+            relational::stream_configuration::<Error>(&mut src, &mut |config| start(config, &api_tokens), each_pi)?;
+            Ok(())
+        })?;
         let err = on(&location, action);
         for table in relational::CONFIG_TABLES.iter().rev() {
             tx.execute(&table.delete_sql(), []).map_err(on(&location, &format!("emptying table {}", table.name)))?;
         }
         let mut sink = Sink::new(&tx, &location);
-        relational::write_configuration(&config, &mut sink)?;
+        let mut out = relational::RowsOut::new(&mut sink);
+        replacement.write(&mut out)?;
+        out.finish()?;
         drop(sink);
         insert_operation(&tx, &location, &op)?;
         tx.commit().map_err(&err)?;
