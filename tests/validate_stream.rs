@@ -72,11 +72,13 @@ fn edited_with_findings() -> Vec<u8> {
     writer_layout(&doc)
 }
 
-/// `doc` with its members in the writer's order (`serde_json::Value` sorts them).
+/// `doc` with its members in the writer's order (`serde_json::Value` sorts them) and its data
+/// in canonical form, as the writer compresses it.
 fn writer_layout(doc: &Value) -> Vec<u8> {
+    let data = String::from_utf8(ativo_backup::model::canonical::to_canonical_vec(&doc["data"])).unwrap();
     format!(
-        r#"{{"format":{},"format_version":{},"header":{},"data":{}}}"#,
-        doc["format"], doc["format_version"], doc["header"], doc["data"]
+        r#"{{"format":{},"format_version":{},"header":{},"data":{data}}}"#,
+        doc["format"], doc["format_version"], doc["header"]
     )
     .into_bytes()
 }

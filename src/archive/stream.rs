@@ -13,9 +13,12 @@
 //! against (canonical member order):
 //! 1. the header and the small parts of `data` (admins, periods, programs, settings, teams) into a
 //!    skeleton [`Configuration`] with no PIs; PIs are only skipped over;
-//! 2. every PI parsed, hashed in canonical form (with the skeleton's parts around it, so that the
-//!    content and integrity digests are computed over exactly the bytes `digest.rs` hashes),
-//!    counted, checked by [`Validator::check_pi`] and dropped; only its key is kept.
+//! 2. every PI's bytes hashed as they are (with the canonical skeleton's parts around them, so
+//!    that the content and integrity digests are computed over exactly the bytes `digest.rs`
+//!    hashes when the file is canonical, as the writer makes it), then parsed, counted, checked
+//!    by [`Validator::check_pi`] and handed on or dropped; only its key is kept. Reading and
+//!    hashing, parsing and checking, and whatever consumes the PIs run on three threads
+//!    ([`check_pis`]).
 //!
 //! Pass 2 also fingerprints the non-PI bytes and compares them with pass 1's, so that a file that
 //! changes between the passes is not judged from two different documents.
@@ -72,9 +75,9 @@ impl From<serde_json::Error> for FallBack {
 ///
 /// `None` means "no verdict here": run [`super::read`] and `model::validate` instead. `Some` is
 /// the verdict of that slow path for an archive it reads successfully.
-pub fn validate<R: Read>(mut open: impl FnMut() -> io::Result<R>, limits: &Limits) -> Option<Streamed> {
+pub fn validate<R: Read + Send>(mut open: impl FnMut() -> io::Result<R>, limits: &Limits) -> Option<Streamed> {
     let skeleton = pass_one(open().ok()?, limits).ok()?;
-    pass_two(open().ok()?, limits, &skeleton, None).ok()
+    check_pis(open().ok()?, limits, &skeleton, |pis| pis.for_each(drop)).0
 }
 
 /// Pass 1 on its own: the header and the small parts of `data`, for a caller that then runs
@@ -83,19 +86,24 @@ pub fn read_skeleton<R: Read>(reader: R, limits: &Limits) -> Option<Skeleton> {
     pass_one(reader, limits).ok()
 }
 
-/// How many parsed PIs may wait between the reading thread and the consumer.
-const PI_QUEUE: usize = 64;
+/// PIs travel between the stages of [`check_pis`] in batches of this many (fewer hand-overs).
+const PI_BATCH: usize = 32;
 
-/// Pass 2 over `reader` on a second thread, handing every PI (parsed, and checked as in
-/// [`validate`]) to `consume` on this thread, in document order, as soon as it is read.
+/// How many batches may wait between two stages.
+const QUEUE: usize = 8;
+
+/// Pass 2 over `reader`, handing every PI (parsed, and checked as in [`validate`]) to `consume`
+/// on this thread, in document order, as soon as it is read.
 ///
 /// Returns the verdict of pass 2 (as [`validate`]'s: `None` when the fast path gives up, the
 /// file changed since pass 1, or `consume` stopped early) and what `consume` returned. A caller
 /// must not rely on what `consume` saw unless the verdict is `Some`: only then were the PIs
 /// exactly those of the document pass 1 read, with the header's digests and counts.
 ///
-/// Why a thread: an import consumes the PIs into the store (or compares them with the store's),
-/// which is the slow half; decompressing, parsing and hashing run beside it.
+/// Why a pipeline of three threads: an import consumes the PIs into the store (or compares them
+/// with the store's), which is the slow part; `validate` consumes nothing and is bound by the
+/// reading. So one thread decompresses, scans and hashes (the PI's bytes as they are in the
+/// file, see [`Hashing`]), a second parses and checks, and this one consumes.
 pub fn check_pis<R: Read + Send, T>(
     reader: R,
     limits: &Limits,
@@ -103,14 +111,71 @@ pub fn check_pis<R: Read + Send, T>(
     consume: impl FnOnce(&mut dyn Iterator<Item = Pi>) -> T,
 ) -> (Option<Streamed>, T) {
     std::thread::scope(|scope| {
-        let (tx, rx) = std::sync::mpsc::sync_channel(PI_QUEUE);
-        let reading = scope.spawn(move || pass_two(reader, limits, skeleton, Some(tx)).ok());
-        let consumed = consume(&mut rx.iter());
-        // Unblocks the reader if `consume` stopped early; its verdict is then `None`.
-        drop(rx);
-        let verdict = reading.join().ok().flatten();
+        let (raw_tx, raw_rx) = std::sync::mpsc::sync_channel::<Vec<Vec<u8>>>(QUEUE);
+        let (pi_tx, pi_rx) = std::sync::mpsc::sync_channel::<Vec<Pi>>(QUEUE);
+        let reading = scope.spawn(move || pass_two(reader, limits, skeleton, raw_tx));
+        let checking = scope.spawn(move || check_parsed(&skeleton.data, raw_rx, pi_tx));
+        let consumed = consume(&mut pi_rx.iter().flatten());
+        // Unblocks the other stages if `consume` stopped early; the verdict is then `None`.
+        drop(pi_rx);
+        let read = reading.join().ok().and_then(Result::ok);
+        let checked = checking.join().ok().and_then(Result::ok);
+        let verdict = match (read, checked) {
+            (Some(read), Some(checked)) => verdict(skeleton, read, checked).ok(),
+            _ => None,
+        };
         (verdict, consumed)
     })
+}
+
+/// What the reading stage of pass 2 found: the digests of the bytes it hashed.
+struct Read2 {
+    content: String,
+    integrity: String,
+}
+
+/// What the checking stage of pass 2 found.
+struct Checked2 {
+    counts: Counts,
+    findings: Vec<Finding>,
+}
+
+/// Parses each PI, counts and checks it, and passes it on (the second stage of [`check_pis`]).
+fn check_parsed(
+    skeleton: &Configuration,
+    raw: std::sync::mpsc::Receiver<Vec<Vec<u8>>>,
+    out: std::sync::mpsc::SyncSender<Vec<Pi>>,
+) -> Step<Checked2> {
+    let mut validator = Validator::new(skeleton);
+    let mut counts = skeleton.counts();
+    let mut keys: Vec<String> = Vec::new();
+    for batch in raw {
+        let mut pis = Vec::with_capacity(batch.len());
+        for bytes in &batch {
+            let pi: Pi = parse(bytes)?;
+            counts.add_pi(&pi);
+            validator.check_pi(keys.len(), &pi);
+            keys.push(pi.key.clone());
+            pis.push(pi);
+        }
+        out.send(pis).map_err(|_| FallBack)?;
+    }
+    drop(out);
+    let findings = validator.finish(keys.iter().map(String::as_str));
+    Ok(Checked2 { counts, findings })
+}
+
+/// Compares what pass 2 computed with the header pass 1 read.
+fn verdict(skeleton: &Skeleton, read: Read2, checked: Checked2) -> Step<Streamed> {
+    let raw_header = serde_json::from_slice::<Box<serde_json::value::RawValue>>(&skeleton.raw_header)?;
+    let header = super::parse_header(&raw_header).map_err(|_| FallBack)?;
+    if read.integrity != header.integrity_digest
+        || read.content != header.content_digest
+        || checked.counts != header.counts
+    {
+        return Err(FallBack);
+    }
+    Ok(Streamed { header, has_admins: skeleton.data.admins.is_some(), findings: checked.findings })
 }
 
 /// The document bytes of `reader`, decompressed and guarded exactly as [`super::read`] does.
@@ -468,18 +533,36 @@ fn pass_one<R: Read>(reader: R, limits: &Limits) -> Step<Skeleton> {
     Ok(Skeleton { raw_header: pass.raw_header, data: pass.data, fingerprint: pass.fingerprint.finish() })
 }
 
+/// The reading stage of pass 2: fingerprints the bytes outside the PIs and hashes the data.
+///
+/// # Hashing
+///
+/// The digests are computed over the canonical data around the PIs (made from pass 1's
+/// skeleton) and each PI's bytes **as they are in the file**, not re-serialized, unless they
+/// hold a line break (pretty-printed `.json` archives: those PIs are parsed here too and hashed
+/// in canonical form). That is sound: the result equals the header's digests (which are over
+/// the canonical form) only if the bytes hashed are the canonical form of the data, so a file
+/// whose PIs are written any other way fails the comparison and goes to the full reader, while
+/// for the files the writer compresses (canonical, compact) it saves serializing every PI
+/// again.
 struct PassTwo<'a> {
     skeleton: &'a Configuration,
     raw_header: &'a [u8],
-    validator: Validator<'a>,
     hasher: DataHasher,
     fingerprint: Fingerprint,
-    counts: Counts,
-    keys: Vec<String>,
+    pis: usize,
+    batch: Vec<Vec<u8>>,
     /// The canonical data after the last PI, made with the part before the first.
     tail: Vec<u8>,
-    /// Where each PI goes once checked ([`check_pis`]).
-    out: Option<std::sync::mpsc::SyncSender<Pi>>,
+    /// To the checking stage; a failed send means it stopped (it gave up, or the consumer did).
+    out: std::sync::mpsc::SyncSender<Vec<Vec<u8>>>,
+}
+
+impl PassTwo<'_> {
+    fn send(&mut self) -> Step<()> {
+        let batch = std::mem::take(&mut self.batch);
+        self.out.send(batch).map_err(|_| FallBack)
+    }
 }
 
 impl Visit for PassTwo<'_> {
@@ -505,20 +588,21 @@ impl Visit for PassTwo<'_> {
     }
 
     fn pi(&mut self, raw: &[u8]) -> Step<()> {
-        let pi: Pi = parse(raw)?;
-        let i = self.keys.len();
-        if i > 0 {
+        if self.pis > 0 {
             self.hasher.bytes(b",");
         }
-        self.hasher.canonical(&pi);
-        self.counts.add_pi(&pi);
-        self.validator.check_pi(i, &pi);
-        match &self.out {
-            None => self.keys.push(pi.key),
-            Some(out) => {
-                self.keys.push(pi.key.clone());
-                out.send(pi).map_err(|_| FallBack)?;
-            }
+        // A line break outside a string is never canonical, and inside one it would be escaped:
+        // a PI with one comes from a pretty-printed (`.json`) archive and is hashed in canonical
+        // form; any other PI as it is (see "Hashing").
+        if memchr::memchr(b'\n', raw).is_some() {
+            self.hasher.canonical(&parse::<Pi>(raw)?);
+        } else {
+            self.hasher.bytes(raw);
+        }
+        self.pis += 1;
+        self.batch.push(raw.to_vec());
+        if self.batch.len() >= PI_BATCH {
+            self.send()?;
         }
         Ok(())
     }
@@ -533,28 +617,28 @@ fn pass_two<R: Read>(
     reader: R,
     limits: &Limits,
     skeleton: &Skeleton,
-    out: Option<std::sync::mpsc::SyncSender<Pi>>,
-) -> Step<Streamed> {
+    out: std::sync::mpsc::SyncSender<Vec<Vec<u8>>>,
+) -> Step<Read2> {
     let raw_header = serde_json::from_slice::<Box<serde_json::value::RawValue>>(&skeleton.raw_header)?;
-    let header = super::parse_header(&raw_header).map_err(|_| FallBack)?;
     let canonical_header =
         serde_json::from_str(raw_header.get()).and_then(super::digest::canonical_header).map_err(|_| FallBack)?;
-    let data = &skeleton.data;
     let mut pass = PassTwo {
-        skeleton: data,
+        skeleton: &skeleton.data,
         raw_header: &skeleton.raw_header,
-        validator: Validator::new(data),
         hasher: DataHasher::new(),
         fingerprint: Fingerprint::default(),
-        counts: data.counts(),
-        keys: Vec::new(),
+        pis: 0,
+        batch: Vec::new(),
         tail: Vec::new(),
         out,
     };
     let mut scanner = Scanner::new(guarded(reader, limits)?);
     walk(&mut scanner, &mut pass)?;
-    let PassTwo { validator, hasher, fingerprint, counts, keys, out, .. } = pass;
-    // The consumer's iterator ends here, before the checks below (which the caller awaits).
+    if !pass.batch.is_empty() {
+        pass.send()?;
+    }
+    let PassTwo { hasher, fingerprint, out, .. } = pass;
+    // The checking stage's input ends here, so that it finishes beside the checks below.
     drop(out);
     if fingerprint.finish() != skeleton.fingerprint {
         return Err(FallBack);
@@ -562,9 +646,5 @@ fn pass_two<R: Read>(
     let digests = hasher.finish();
     let content = digests.content.clone();
     let integrity = digests.integrity(u64::from(FORMAT_VERSION), &canonical_header);
-    if integrity != header.integrity_digest || content != header.content_digest || counts != header.counts {
-        return Err(FallBack);
-    }
-    let findings = validator.finish(keys.iter().map(String::as_str));
-    Ok(Streamed { header, has_admins: data.admins.is_some(), findings })
+    Ok(Read2 { content, integrity })
 }
