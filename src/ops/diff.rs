@@ -15,7 +15,7 @@ use serde::Serialize;
 use super::Input;
 use crate::archive::{self, Limits};
 use crate::error::Result;
-use crate::model::{Configuration, Pi};
+use crate::model::{Configuration, FeatureInclusion, Objective, Pi, ScopeFilter};
 use crate::store::{self, Location};
 
 /// One side of a diff: an archive, or a store's current configuration.
@@ -213,6 +213,41 @@ impl Tally {
         }
     }
 
+    /// [`Tally::compare`] for entities compared as typed values: `render` makes an entity's
+    /// key string from its key within the group, only when the key may be kept.
+    fn compare_keyed<K: Ord, T: PartialEq>(
+        &mut self,
+        from: impl Iterator<Item = (K, T)>,
+        to: impl Iterator<Item = (K, T)>,
+        render: impl Fn(&K) -> String,
+    ) {
+        let from: BTreeMap<K, T> = from.collect();
+        let to: BTreeMap<K, T> = to.collect();
+        let change = &mut self.change;
+        let keep_rendered = |set: &mut BTreeSet<String>, key: &K| {
+            if set.len() < MAX_KEYS || set.last().is_some_and(|last| render(key) < *last) {
+                keep(set, &render(key));
+            }
+        };
+        for (key, value) in &to {
+            match from.get(key) {
+                None => {
+                    change.added += 1;
+                    keep_rendered(&mut self.added, key);
+                }
+                Some(old) if old != value => {
+                    change.changed += 1;
+                    keep_rendered(&mut self.changed, key);
+                }
+                Some(_) => change.unchanged += 1,
+            }
+        }
+        for key in from.keys().filter(|k| !to.contains_key(*k)) {
+            change.removed += 1;
+            keep_rendered(&mut self.removed, key);
+        }
+    }
+
     fn finish(self) -> KindChange {
         KindChange {
             added_keys: self.added.into_iter().collect(),
@@ -276,23 +311,43 @@ impl Planner {
 
     /// Compares one PI key: the PI as `from` has it and as `to` has it (`None` where a side has
     /// no PI of that key).
+    ///
+    /// Entities are compared as typed values (`==`), which for the model's types is equality of
+    /// their canonical JSON (the comparison [`Planner::new`] makes for the small parts); key
+    /// strings are only made for entities that are added, removed or changed. Why: an import
+    /// compares every entity of the two sides, and serializing each one dominated the plan.
     pub fn pi(&mut self, from: Option<&Pi>, to: Option<&Pi>) {
-        let entries: [fn(&Pi) -> Entries; 5] = [
-            |p| vec![(p.key.clone(), pi_own_fields(p))],
-            |p| p.capacity.iter().map(|x| (format!("{}/{}/{}", p.key, x.team, x.sprint), json(x))).collect(),
-            |p| p.sprint_mappings.iter().map(|x| (format!("{}/{}/{}", p.key, x.team, x.sprint), json(x))).collect(),
-            |p| {
-                p.objectives
-                    .iter()
-                    .map(|o| (format!("{}/{}/{}", p.key, o.team.as_deref().unwrap_or("-"), o.order), json(o)))
-                    .collect()
-            },
-            |p| p.milestones.iter().map(|m| (format!("{}/{}/{}", p.key, m.order, m.name), json(m))).collect(),
-        ];
         let first = self.kinds.len() - PI_KINDS.len();
-        for (tally, entries) in self.kinds[first..].iter_mut().zip(entries) {
-            tally.compare(from.map(entries).unwrap_or_default(), to.map(entries).unwrap_or_default());
-        }
+        let [pis, capacity, mappings, objectives, milestones] = &mut self.kinds[first..] else {
+            return;
+        };
+        let Some(key) = from.or(to).map(|p| p.key.as_str()) else { return };
+        pis.compare_keyed(
+            from.into_iter().map(|p| ((), pi_own_fields(p))),
+            to.into_iter().map(|p| ((), pi_own_fields(p))),
+            |_| key.to_owned(),
+        );
+        let team_sprint = |&(team, sprint): &(&str, u32)| format!("{key}/{team}/{sprint}");
+        capacity.compare_keyed(
+            from.into_iter().flat_map(|p| &p.capacity).map(|x| ((x.team.as_str(), x.sprint), x)),
+            to.into_iter().flat_map(|p| &p.capacity).map(|x| ((x.team.as_str(), x.sprint), x)),
+            team_sprint,
+        );
+        mappings.compare_keyed(
+            from.into_iter().flat_map(|p| &p.sprint_mappings).map(|x| ((x.team.as_str(), x.sprint), x)),
+            to.into_iter().flat_map(|p| &p.sprint_mappings).map(|x| ((x.team.as_str(), x.sprint), x)),
+            team_sprint,
+        );
+        objectives.compare_keyed(
+            from.into_iter().flat_map(|p| &p.objectives).map(|o| (objective_key(o), o)),
+            to.into_iter().flat_map(|p| &p.objectives).map(|o| (objective_key(o), o)),
+            team_sprint,
+        );
+        milestones.compare_keyed(
+            from.into_iter().flat_map(|p| &p.milestones).map(|m| ((m.order, m.name.as_str()), m)),
+            to.into_iter().flat_map(|p| &p.milestones).map(|m| ((m.order, m.name.as_str()), m)),
+            |&(order, name): &(u32, &str)| format!("{key}/{order}/{name}"),
+        );
     }
 
     /// The plan.
@@ -301,17 +356,15 @@ impl Planner {
     }
 }
 
+/// An objective's key within its PI: its team (`-` for a program objective) and order.
+fn objective_key(o: &Objective) -> (&str, u32) {
+    (o.team.as_deref().unwrap_or("-"), o.order)
+}
+
 /// A PI's own fields, without its child lists.
-fn pi_own_fields(pi: &Pi) -> String {
-    serde_json::json!([
-        pi.feature_filter,
-        pi.feature_inclusion,
-        pi.objective_epic_mapping,
-        pi.period,
-        pi.program,
-        pi.teams
-    ])
-    .to_string()
+#[allow(clippy::type_complexity)]
+fn pi_own_fields(pi: &Pi) -> (&Option<ScopeFilter>, FeatureInclusion, bool, &str, &str, &Option<Vec<String>>) {
+    (&pi.feature_filter, pi.feature_inclusion, pi.objective_epic_mapping, &pi.period, &pi.program, &pi.teams)
 }
 
 fn json<T: Serialize>(value: &T) -> String {
@@ -338,6 +391,18 @@ mod tests {
 
     // The plan as computed before the streaming import: every entity of both sides in one map
     // per kind. The planner must give the same plan.
+    fn reference_pi_own_fields(pi: &Pi) -> String {
+        serde_json::json!([
+            pi.feature_filter,
+            pi.feature_inclusion,
+            pi.objective_epic_mapping,
+            pi.period,
+            pi.program,
+            pi.teams
+        ])
+        .to_string()
+    }
+
     fn reference_plan(from: &Configuration, to: &Configuration) -> Plan {
         let mut kinds = Vec::new();
         let settings = |c: &Configuration| vec![("settings".to_owned(), json(&c.settings))];
@@ -376,7 +441,7 @@ mod tests {
                 .collect()
         };
         kinds.push(compare("sprints", sprints(from), sprints(to)));
-        let pis = |c: &Configuration| c.pis.iter().map(|p| (p.key.clone(), pi_own_fields(p))).collect();
+        let pis = |c: &Configuration| c.pis.iter().map(|p| (p.key.clone(), reference_pi_own_fields(p))).collect();
         kinds.push(compare("pis", pis(from), pis(to)));
         let capacity = |c: &Configuration| {
             c.pis
@@ -458,6 +523,13 @@ mod tests {
             c.value += 1.0;
         }
         edited.pis[2].objectives.pop();
+        if let Some(o) = edited.pis[3].objectives.first_mut() {
+            o.title.push_str(" (edited)");
+        }
+        edited.pis[3].feature_inclusion = match edited.pis[3].feature_inclusion {
+            FeatureInclusion::Manual => FeatureInclusion::JiraPlansDates,
+            _ => FeatureInclusion::Manual,
+        };
         edited.pis[2].milestones.clear();
         edited.teams[0].name.push_str(" (renamed)");
         edited.sort();
@@ -467,6 +539,8 @@ mod tests {
         }
         let p = plan(&base, &edited);
         assert!(p.kinds.iter().any(|k| k.kind == "capacity" && k.changed == 1 && k.added > 0 && k.removed > 0));
+        assert!(p.kinds.iter().any(|k| k.kind == "objectives" && k.changed == 1));
+        assert!(p.kinds.iter().any(|k| k.kind == "pis" && k.changed == 1));
         let many = plan(&Configuration::empty(), &base);
         assert!(many.kinds.iter().any(|k| k.added > MAX_KEYS && k.added_keys.len() == MAX_KEYS));
     }
