@@ -189,32 +189,15 @@ impl Tally {
         }
     }
 
-    /// Compares one group of entities, keyed (keys unique within the group, else the last wins).
-    fn compare(&mut self, from: Vec<(String, String)>, to: Vec<(String, String)>) {
-        let from: BTreeMap<String, String> = from.into_iter().collect();
-        let to: BTreeMap<String, String> = to.into_iter().collect();
-        let change = &mut self.change;
-        for (key, value) in &to {
-            match from.get(key) {
-                None => {
-                    change.added += 1;
-                    keep(&mut self.added, key);
-                }
-                Some(old) if old != value => {
-                    change.changed += 1;
-                    keep(&mut self.changed, key);
-                }
-                Some(_) => change.unchanged += 1,
-            }
-        }
-        for key in from.keys().filter(|k| !to.contains_key(*k)) {
-            change.removed += 1;
-            keep(&mut self.removed, key);
-        }
+    /// Compares one group of entities by their canonical JSON, keyed (keys unique within the
+    /// group, else the last wins).
+    fn compare(&mut self, from: Entries, to: Entries) {
+        self.compare_keyed(from.into_iter(), to.into_iter(), String::clone);
     }
 
-    /// [`Tally::compare`] for entities compared as typed values: `render` makes an entity's
-    /// key string from its key within the group, only when the key may be kept.
+    /// Compares one group of entities as values, keyed (keys unique within the group, else the
+    /// last wins): `render` makes an entity's key string from its key within the group, only
+    /// when the key may be kept.
     fn compare_keyed<K: Ord, T: PartialEq>(
         &mut self,
         from: impl Iterator<Item = (K, T)>,

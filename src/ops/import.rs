@@ -329,22 +329,7 @@ impl Replacement for Import<'_> {
         } else {
             options.progress.phase("comparing with the store", None);
             match &self.data {
-                Data::Whole(config) => {
-                    let mut now = Configuration::empty();
-                    let mut pis = Vec::new();
-                    current(
-                        &mut |c, _| {
-                            now = c.clone();
-                            Ok(())
-                        },
-                        &mut |pi| {
-                            pis.push(pi);
-                            Ok(())
-                        },
-                    )?;
-                    now.pis = pis;
-                    diff::plan(&now, config)
-                }
+                Data::Whole(config) => diff::plan(&crate::store::collect(current)?.config, config),
                 Data::File { path, skeleton, .. } => {
                     let reader = open_pass(path, options, "comparing").ok_or_else(|| changed(path))?;
                     let (verdict, planned) = stream::check_pis(reader, &options.limits, skeleton, |pis| {

@@ -257,6 +257,29 @@ pub trait ConfigOut {
     fn pi(&mut self, pi: Pi) -> Result<()>;
 }
 
+/// The whole snapshot `read` streams, collected.
+///
+/// # Errors
+///
+/// Any error of `read`.
+pub fn collect(read: &mut ReadCurrent<'_>) -> Result<Snapshot> {
+    let mut snapshot = Snapshot { config: Configuration::empty(), api_tokens: Vec::new() };
+    let mut pis = Vec::new();
+    read(
+        &mut |config, tokens| {
+            snapshot.config = config.clone();
+            snapshot.api_tokens = tokens.to_vec();
+            Ok(())
+        },
+        &mut |pi| {
+            pis.push(pi);
+            Ok(())
+        },
+    )?;
+    snapshot.config.pis = pis;
+    Ok(snapshot)
+}
+
 /// [`Store::replace`] as a [`Replacement`]: reads the current snapshot whole, lets the plan
 /// decide, and writes what it returns.
 struct Whole<'p, 'q> {
@@ -266,20 +289,7 @@ struct Whole<'p, 'q> {
 
 impl Replacement for Whole<'_, '_> {
     fn prepare(&mut self, current: &mut ReadCurrent<'_>) -> Result<(Operation, u64)> {
-        let mut snapshot = Snapshot { config: Configuration::empty(), api_tokens: Vec::new() };
-        let mut pis = Vec::new();
-        current(
-            &mut |config, tokens| {
-                snapshot.config = config.clone();
-                snapshot.api_tokens = tokens.to_vec();
-                Ok(())
-            },
-            &mut |pi| {
-                pis.push(pi);
-                Ok(())
-            },
-        )?;
-        snapshot.config.pis = pis;
+        let snapshot = collect(current)?;
         let (mut config, op) = (self.plan)(&snapshot)?;
         config.sort();
         let rows = config.row_count();
