@@ -141,3 +141,17 @@ fn tight_limits_are_the_full_readers() {
     }
     assert!(compare_with(&bytes, "exact size", &Limits { max_size: bytes.len() as u64, ..Limits::default() }));
 }
+
+#[test]
+fn a_fake_end_of_the_pi_array_inside_a_pi_is_not_taken_for_the_real_one() {
+    // Pass 1 skips a compact PI array by searching for `],"programs":[`; a PI can hold that
+    // sequence outside strings (here as an unknown member of an objective, after its epics).
+    let good = writer_layout(&json_doc(&sealed()));
+    let text = String::from_utf8(good).unwrap();
+    assert!(text.contains(r#"],"level":"#), "the fixture has objectives with epics");
+    let forged = text.replacen(r#"],"level":"#, r#"],"programs":[],"level":"#, 1).into_bytes();
+    assert!(archive::read(&forged[..], &Limits::default()).is_err(), "the full reader refuses the unknown member");
+    assert!(!compare(&forged, "forged"), "the fast path must give up");
+    let compressed = zstd::encode_all(&forged[..], 3).unwrap();
+    assert!(!compare(&compressed, "forged, compressed"));
+}

@@ -12,7 +12,10 @@
 //! Two passes over the file, because PIs come before the programs and teams they are checked
 //! against (canonical member order):
 //! 1. the header and the small parts of `data` (admins, periods, programs, settings, teams) into a
-//!    skeleton [`Configuration`] with no PIs; PIs are only skipped over;
+//!    skeleton [`Configuration`] with no PIs; PIs are only skipped over (a compact PI array by
+//!    searching for what follows it, anything else element by element). Pass 1 only prepares:
+//!    it reads without the guard (the size cap and zstd's window limit still apply, and no value
+//!    over 4 MiB is held), because everything it took is read again, guarded, by pass 2;
 //! 2. every PI's bytes hashed as they are (with the canonical skeleton's parts around them, so
 //!    that the content and integrity digests are computed over exactly the bytes `digest.rs`
 //!    hashes when the file is canonical, as the writer makes it), then parsed, counted, checked
@@ -178,22 +181,49 @@ fn verdict(skeleton: &Skeleton, read: Read2, checked: Checked2) -> Step<Streamed
     Ok(Streamed { header, has_admins: skeleton.data.admins.is_some(), findings: checked.findings })
 }
 
-/// The document bytes of `reader`, decompressed and guarded exactly as [`super::read`] does.
-fn guarded<'r, R: Read + 'r>(mut reader: R, limits: &Limits) -> Step<Box<dyn Read + 'r>> {
+/// How the document bytes are checked on their way in.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Checks {
+    /// Exactly as [`super::read`] does (pass 2, which judges).
+    Guard,
+    /// Only the size cap (pass 1, which only prepares: whatever it reads is read again, guarded,
+    /// by pass 2 and compared through the fingerprint).
+    SizeOnly,
+}
+
+/// The document bytes of `reader`, decompressed (zstd's own checks and window limit always
+/// apply) and checked as `checks` says.
+fn decoded<'r, R: Read + 'r>(mut reader: R, limits: &Limits, checks: Checks) -> Step<Box<dyn Read + 'r>> {
     let sniffed = sniff::sniff(&mut reader, limits.max_size).map_err(|_| FallBack)?;
     let input = guard::Source(io::Cursor::new(sniffed.head).chain(reader));
+    // One byte over the cap is enough to be sure the document is over it: pass 2 then refuses.
+    let cap = limits.max_size.saturating_add(1);
     match sniffed.layout {
-        Layout::Json => Ok(Box::new(Guard::new(input, limits, sniffed.skipped))),
+        Layout::Json if checks == Checks::Guard => Ok(Box::new(Guard::new(input, limits, sniffed.skipped))),
+        Layout::Json => Ok(Box::new(input.take(cap))),
         Layout::Zstd(frame) => {
             if let Some(frame) = frame {
                 super::check_frame(&frame, limits).map_err(|_| FallBack)?;
             }
             let mut decoder = zstd::stream::read::Decoder::new(input)?;
             decoder.window_log_max(MAX_WINDOW_LOG)?;
-            Ok(Box::new(Guard::new(guard::Decompressed(decoder), limits, 0)))
+            let decompressed = guard::Decompressed(decoder);
+            match checks {
+                Checks::Guard => Ok(Box::new(Guard::new(decompressed, limits, 0))),
+                Checks::SizeOnly => Ok(Box::new(decompressed.take(cap))),
+            }
         }
     }
 }
+
+/// The largest single value pass 1 holds (a header, the admins, a period, a program, the
+/// settings, a team: kilobytes, the admins of a very large site perhaps a MiB). Its reader has
+/// no guard, so this bounds its memory on hostile input (a nesting or string bomb is then
+/// refused by the full reader, guarded); a larger value only means the full reader runs.
+const PASS_ONE_MAX_VALUE: usize = 4 << 20;
+
+/// What ends the PI array in the writer's compact layout: the next member of `data`.
+const END_OF_PIS: &[u8] = b"],\"programs\":[";
 
 /// How much is read from the decompressor at a time.
 const CHUNK: usize = 256 * 1024;
@@ -207,6 +237,8 @@ struct Scanner<R> {
     start: usize,
     end: usize,
     eof: bool,
+    /// The largest value it holds before giving up.
+    max_value: usize,
 }
 
 /// Whether `token` is the member name `name`, written without escapes.
@@ -222,8 +254,8 @@ fn is_space(b: u8) -> bool {
 }
 
 impl<R: Read> Scanner<R> {
-    fn new(inner: R) -> Self {
-        Scanner { inner, buf: Vec::new(), start: 0, end: 0, eof: false }
+    fn new(inner: R, max_value: usize) -> Self {
+        Scanner { inner, buf: Vec::new(), start: 0, end: 0, eof: false, max_value }
     }
 
     /// Reads more bytes after `end`, moving the unconsumed ones to the front first. False at the end.
@@ -235,6 +267,9 @@ impl<R: Read> Scanner<R> {
             self.buf.copy_within(self.start..self.end, 0);
             self.end -= self.start;
             self.start = 0;
+        }
+        if self.end >= self.max_value {
+            return Err(FallBack);
         }
         if self.buf.len() - self.end < CHUNK {
             self.buf.resize(self.end + CHUNK, 0);
@@ -359,6 +394,37 @@ impl<R: Read> Scanner<R> {
         self.expect(b':')
     }
 
+    /// Skips an array written compactly (`[{` with nothing between) up to and including its
+    /// closing bracket, found as the first `end` (which starts with `]`) after it: in valid JSON
+    /// that sequence cannot occur inside a string (its quote would be escaped). Consumes nothing
+    /// and returns false for any other array. Only pass 1 skips, and pass 2 checks what it
+    /// read: a wrong end only makes the two passes disagree, and the fast path give up.
+    fn skip_compact_array(&mut self, end: &[u8]) -> Step<bool> {
+        if self.peek()? != Some(b'[') {
+            return Err(FallBack);
+        }
+        while self.end - self.start < 2 {
+            if !self.fill()? {
+                return Err(FallBack);
+            }
+        }
+        if self.buf[self.start + 1] != b'{' {
+            return Ok(false);
+        }
+        let finder = memchr::memmem::Finder::new(end);
+        loop {
+            if let Some(at) = finder.find(&self.buf[self.start..self.end]) {
+                self.start += at + 1;
+                return Ok(true);
+            }
+            // Keep what could be the start of `end`, drop the rest.
+            self.start = self.end - (end.len() - 1).min(self.end - self.start);
+            if !self.fill()? {
+                return Err(FallBack);
+            }
+        }
+    }
+
     /// Walks an array, handing each element's bytes to `each`.
     fn array(&mut self, mut each: impl FnMut(&[u8]) -> Step<()>) -> Step<()> {
         self.expect(b'[')?;
@@ -395,6 +461,10 @@ trait Visit {
     fn header(&mut self, raw: &[u8]) -> Step<()>;
     fn part(&mut self, part: Part, raw: &[u8]) -> Step<()>;
     fn pis_start(&mut self) {}
+    /// Whether the PIs may be skipped without looking at them (when written compactly).
+    fn skips_pis(&self) -> bool {
+        false
+    }
     fn pi(&mut self, raw: &[u8]) -> Step<()>;
     fn pis_end(&mut self) {}
 }
@@ -436,7 +506,9 @@ fn walk<R: Read>(scanner: &mut Scanner<R>, visit: &mut impl Visit) -> Step<()> {
     scanner.expect(b',')?;
     scanner.key("pis")?;
     visit.pis_start();
-    scanner.array(|raw| visit.pi(raw))?;
+    if !(visit.skips_pis() && scanner.skip_compact_array(END_OF_PIS)?) {
+        scanner.array(|raw| visit.pi(raw))?;
+    }
     visit.pis_end();
     scanner.expect(b',')?;
     scanner.key("programs")?;
@@ -519,13 +591,17 @@ impl Visit for PassOne {
         Ok(())
     }
 
+    fn skips_pis(&self) -> bool {
+        true
+    }
+
     fn pi(&mut self, _raw: &[u8]) -> Step<()> {
         Ok(())
     }
 }
 
 fn pass_one<R: Read>(reader: R, limits: &Limits) -> Step<Skeleton> {
-    let mut scanner = Scanner::new(guarded(reader, limits)?);
+    let mut scanner = Scanner::new(decoded(reader, limits, Checks::SizeOnly)?, PASS_ONE_MAX_VALUE);
     let mut data = Configuration::empty();
     data.admins = None;
     let mut pass = PassOne { raw_header: Vec::new(), data, fingerprint: Fingerprint::default() };
@@ -632,7 +708,7 @@ fn pass_two<R: Read>(
         tail: Vec::new(),
         out,
     };
-    let mut scanner = Scanner::new(guarded(reader, limits)?);
+    let mut scanner = Scanner::new(decoded(reader, limits, Checks::Guard)?, usize::MAX);
     walk(&mut scanner, &mut pass)?;
     if !pass.batch.is_empty() {
         pass.send()?;
