@@ -106,7 +106,8 @@ const QUEUE: usize = 8;
 /// Why a pipeline of three threads: an import consumes the PIs into the store (or compares them
 /// with the store's), which is the slow part; `validate` consumes nothing and is bound by the
 /// reading. So one thread decompresses, scans and hashes (the PI's bytes as they are in the
-/// file, see [`Hashing`]), a second parses and checks, and this one consumes.
+/// file when they are compact, see pass 2 in the module documentation), a second parses and
+/// checks, and this one consumes.
 pub fn check_pis<R: Read + Send, T>(
     reader: R,
     limits: &Limits,
