@@ -80,7 +80,16 @@ impl From<serde_json::Error> for FallBack {
 /// the verdict of that slow path for an archive it reads successfully.
 pub fn validate<R: Read + Send>(mut open: impl FnMut() -> io::Result<R>, limits: &Limits) -> Option<Streamed> {
     let skeleton = pass_one(open().ok()?, limits).ok()?;
-    check_pis(open().ok()?, limits, &skeleton, |pis| pis.for_each(drop)).0
+    let reader = open().ok()?;
+    // As `check_pis` without a consumer: parsing and checking on this thread, each PI dropped
+    // where it was made.
+    std::thread::scope(|scope| {
+        let (raw_tx, raw_rx) = std::sync::mpsc::sync_channel::<Vec<Vec<u8>>>(QUEUE);
+        let reading = scope.spawn(|| pass_two(reader, limits, &skeleton, raw_tx));
+        let checked = check_parsed(&skeleton.data, raw_rx, None).ok();
+        let read = reading.join().ok().and_then(Result::ok);
+        verdict(&skeleton, read?, checked?).ok()
+    })
 }
 
 /// Pass 1 on its own: the header and the small parts of `data`, for a caller that then runs
@@ -118,7 +127,7 @@ pub fn check_pis<R: Read + Send, T>(
         let (raw_tx, raw_rx) = std::sync::mpsc::sync_channel::<Vec<Vec<u8>>>(QUEUE);
         let (pi_tx, pi_rx) = std::sync::mpsc::sync_channel::<Vec<Pi>>(QUEUE);
         let reading = scope.spawn(move || pass_two(reader, limits, skeleton, raw_tx));
-        let checking = scope.spawn(move || check_parsed(&skeleton.data, raw_rx, pi_tx));
+        let checking = scope.spawn(move || check_parsed(&skeleton.data, raw_rx, Some(pi_tx)));
         let consumed = consume(&mut pi_rx.iter().flatten());
         // Unblocks the other stages if `consume` stopped early; the verdict is then `None`.
         drop(pi_rx);
@@ -144,11 +153,12 @@ struct Checked2 {
     findings: Vec<Finding>,
 }
 
-/// Parses each PI, counts and checks it, and passes it on (the second stage of [`check_pis`]).
+/// Parses each PI, counts and checks it, and passes it on to `out` (the second stage of
+/// [`check_pis`]) or drops it.
 fn check_parsed(
     skeleton: &Configuration,
     raw: std::sync::mpsc::Receiver<Vec<Vec<u8>>>,
-    out: std::sync::mpsc::SyncSender<Vec<Pi>>,
+    out: Option<std::sync::mpsc::SyncSender<Vec<Pi>>>,
 ) -> Step<Checked2> {
     let mut validator = Validator::new(skeleton);
     let mut counts = skeleton.counts();
@@ -162,7 +172,9 @@ fn check_parsed(
             keys.push(pi.key.clone());
             pis.push(pi);
         }
-        out.send(pis).map_err(|_| FallBack)?;
+        if let Some(out) = &out {
+            out.send(pis).map_err(|_| FallBack)?;
+        }
     }
     drop(out);
     let findings = validator.finish(keys.iter().map(String::as_str));
