@@ -6,6 +6,13 @@ mod bars;
 mod demo;
 mod render;
 
+/// mimalloc instead of the system allocator: reading an archive allocates and frees millions of
+/// small strings and vectors, across threads (the streaming reader parses on one thread, the
+/// store writes on another), where glibc's arenas spend their time in locking and consolidation
+/// (see BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
