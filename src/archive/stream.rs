@@ -20,8 +20,8 @@
 //!    that the content and integrity digests are computed over exactly the bytes `digest.rs`
 //!    hashes when the file is canonical, as the writer makes it), then parsed, counted, checked
 //!    by [`Validator::check_pi`] and handed on or dropped; only its key is kept. Reading and
-//!    hashing, parsing and checking, and whatever consumes the PIs run on three threads
-//!    ([`check_pis`]).
+//!    hashing run on one thread, parsing and checking on another, and an import's use of the
+//!    PIs on a third ([`check_pis`]).
 //!
 //! Pass 2 also fingerprints the non-PI bytes and compares them with pass 1's, so that a file that
 //! changes between the passes is not judged from two different documents.
@@ -113,10 +113,10 @@ const QUEUE: usize = 8;
 /// exactly those of the document pass 1 read, with the header's digests and counts.
 ///
 /// Why a pipeline of three threads: an import consumes the PIs into the store (or compares them
-/// with the store's), which is the slow part; `validate` consumes nothing and is bound by the
-/// reading. So one thread decompresses, scans and hashes (the PI's bytes as they are in the
-/// file when they are compact, see pass 2 in the module documentation), a second parses and
-/// checks, and this one consumes.
+/// with the store's), which is the slow part, and each stage runs beside the others: one thread
+/// decompresses, scans and hashes (the PIs' bytes as they are in the file when they are
+/// compact, see pass 2 in the module documentation), a second parses and checks, and this one
+/// consumes. ([`validate`] has no consumer: it parses and checks on its own thread.)
 pub fn check_pis<R: Read + Send, T>(
     reader: R,
     limits: &Limits,

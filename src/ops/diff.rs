@@ -170,9 +170,9 @@ struct Tally {
 }
 
 /// Adds `key` to `set`, keeping only the [`MAX_KEYS`] smallest.
-fn keep(set: &mut BTreeSet<String>, key: &str) {
-    if set.len() < MAX_KEYS || set.last().is_some_and(|last| key < last.as_str()) {
-        set.insert(key.to_owned());
+fn keep(set: &mut BTreeSet<String>, key: String) {
+    if set.len() < MAX_KEYS || set.last().is_some_and(|last| key < *last) {
+        set.insert(key);
         if set.len() > MAX_KEYS {
             set.pop_last();
         }
@@ -196,8 +196,8 @@ impl Tally {
     }
 
     /// Compares one group of entities as values, keyed (keys unique within the group, else the
-    /// last wins): `render` makes an entity's key string from its key within the group, only
-    /// when the key may be kept.
+    /// last wins): `render` makes an entity's key string from its key within the group, for the
+    /// added, removed and changed ones only.
     fn compare_keyed<K: Ord, T: PartialEq>(
         &mut self,
         from: impl Iterator<Item = (K, T)>,
@@ -207,11 +207,7 @@ impl Tally {
         let from: BTreeMap<K, T> = from.collect();
         let to: BTreeMap<K, T> = to.collect();
         let change = &mut self.change;
-        let keep_rendered = |set: &mut BTreeSet<String>, key: &K| {
-            if set.len() < MAX_KEYS || set.last().is_some_and(|last| render(key) < *last) {
-                keep(set, &render(key));
-            }
-        };
+        let keep_rendered = |set: &mut BTreeSet<String>, key: &K| keep(set, render(key));
         for (key, value) in &to {
             match from.get(key) {
                 None => {

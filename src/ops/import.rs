@@ -25,7 +25,7 @@
 
 use std::borrow::Cow;
 use std::cell::RefCell;
-use std::io::{BufReader, Read};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use chrono::{SubsecRound as _, Utc};
@@ -39,7 +39,7 @@ use crate::error::{ArchiveError, Error, Result};
 use crate::host::HostIdentity;
 use crate::model::validate::Finding;
 use crate::model::{Configuration, Pi};
-use crate::progress::{ProgressReader, SharedProgress};
+use crate::progress::SharedProgress;
 use crate::store::{ConfigOut, Operation, ReadCurrent, Replacement, Store};
 
 /// What to import.
@@ -155,12 +155,9 @@ fn check_scope_and_host(store: &mut dyn Store, options: &ImportOptions, header: 
     }
 }
 
-/// Opens the archive file for one streaming pass, reporting it as `phase`.
+/// Opens the archive file for one streaming pass ([`super::open_pass`]).
 fn open_pass(path: &Path, options: &ImportOptions, phase: &str) -> Option<impl Read + Send + use<>> {
-    let size = std::fs::metadata(path).ok().filter(|m| m.is_file())?.len();
-    options.progress.phase(&format!("{phase} {}", path.display()), Some(size));
-    let file = std::fs::File::open(path).ok()?;
-    Some(BufReader::with_capacity(1 << 16, ProgressReader::new(file, options.progress.clone())))
+    super::open_pass(path, &options.progress, phase).ok()
 }
 
 /// [`check`] in streaming passes over a regular file (see the module's "Memory"); `None` when

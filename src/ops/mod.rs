@@ -77,6 +77,26 @@ impl From<Input> for String {
     }
 }
 
+/// Opens a regular file for one pass of the streaming reader (`archive::stream`), reporting the
+/// bytes read as the phase `<phase> <path>`.
+///
+/// # Errors
+///
+/// When the file cannot be opened or is not a regular file (a pipe cannot be read twice).
+pub(crate) fn open_pass(
+    path: &Path,
+    progress: &SharedProgress,
+    phase: &str,
+) -> std::io::Result<impl Read + Send + use<>> {
+    let meta = std::fs::metadata(path)?;
+    if !meta.is_file() {
+        return Err(std::io::Error::other("not a regular file"));
+    }
+    progress.phase(&format!("{phase} {}", path.display()), Some(meta.len()));
+    let file = File::open(path)?;
+    Ok(BufReader::with_capacity(1 << 16, ProgressReader::new(file, progress.clone())))
+}
+
 /// Reads and checks an archive from `input` (integrity, version, shape, counts; not semantics).
 ///
 /// # Errors

@@ -8,7 +8,7 @@ use crate::archive::{Limits, Scope};
 use crate::error::{Error, exit};
 use crate::model::Counts;
 use crate::model::validate::{Finding, Severity};
-use crate::progress::{ProgressReader, SharedProgress};
+use crate::progress::SharedProgress;
 
 /// Version of the JSON report format of `validate --format json` (SPEC.md).
 pub const REPORT_VERSION: u32 = 1;
@@ -115,14 +115,10 @@ fn validate_one(input: &Input, options: &ValidateOptions) -> FileReport {
 /// gives up, in which case the full reader runs and produces the exact error.
 fn streamed(input: &Input, options: &ValidateOptions) -> Option<crate::archive::stream::Streamed> {
     let Input::File(path) = input else { return None };
-    let size = Some(input.size()?);
     let mut pass = 0;
-    let open = || -> std::io::Result<_> {
+    let open = || {
         pass += 1;
-        let phase = if pass == 1 { "reading" } else { "checking" };
-        options.progress.phase(&format!("{phase} {input}"), size);
-        let file = std::fs::File::open(path)?;
-        Ok(std::io::BufReader::with_capacity(1 << 16, ProgressReader::new(file, options.progress.clone())))
+        super::open_pass(path, &options.progress, if pass == 1 { "reading" } else { "checking" })
     };
     crate::archive::stream::validate(open, &options.limits)
 }

@@ -4,9 +4,11 @@
 //!
 //! A backend (`sqlite.rs`, later `postgres.rs`) owns only connections, transactions, locking, DDL
 //! (its migration files) and the bulk-insert mechanics: it implements [`RowSink`] and
-//! [`RowSource`] and calls [`write_configuration`] / [`read_configuration`]. Rows reach a
-//! [`RowSink`] grouped by table, tables in [`CONFIG_TABLES`] order (parents first), so a backend
-//! may batch them (PostgreSQL `COPY`, SQLite one cached prepared statement per table).
+//! [`RowSource`] and calls [`ConfigWriter`] (through [`RowsOut`] or [`write_configuration`]) /
+//! [`read_configuration`]. Rows reach a [`RowSink`] grouped by table within each step of the
+//! writer (everything but the PIs, then each batch of PIs), tables in [`CONFIG_TABLES`] order
+//! (parents first), so a backend may batch them (PostgreSQL `COPY`, SQLite cached prepared
+//! statements).
 //!
 //! # Conventions both backends' DDL follow
 //!
