@@ -2,7 +2,8 @@
 //! written in passes over the file, never held whole). These tests pin down what that path must
 //! keep from the whole-document path: the same plan and digests, the safety backup of exactly
 //! what was replaced, a plan made again when the store changed after the check, and no import
-//! at all when the file changed after the check.
+//! at all when the file changed after the check. Each runs against a SQLite file and, with the
+//! `pg-tests` feature (`pg_*`), against a real PostgreSQL server.
 
 use std::path::{Path, PathBuf};
 
@@ -14,6 +15,9 @@ use ativo_backup::ops::{self, Input, diff, export, import};
 use ativo_backup::sample::{self, SampleSize};
 use ativo_backup::store::{self, Location, OpenOptions, Operation, Store};
 
+#[cfg(feature = "pg-tests")]
+mod pg_support;
+
 fn host() -> HostIdentity {
     HostIdentity::new(Deployment::Datacenter, "B8E7-9F2A-3C4D-5E6F", "https://jira.example.com").unwrap()
 }
@@ -21,14 +25,31 @@ fn host() -> HostIdentity {
 struct Setup {
     dir: tempfile::TempDir,
     store: Box<dyn Store>,
+    /// Keeps a PostgreSQL test database until the test ends.
+    _db: Option<Box<dyn std::any::Any>>,
+}
+
+/// Which backend a test runs against.
+#[derive(Clone, Copy)]
+enum Backend {
+    Sqlite,
+    #[cfg(feature = "pg-tests")]
+    Postgres,
 }
 
 impl Setup {
-    fn new() -> Self {
+    fn new(backend: Backend) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let location = Location::Sqlite(dir.path().join("store.db"));
+        let (location, db): (Location, Option<Box<dyn std::any::Any>>) = match backend {
+            Backend::Sqlite => (Location::Sqlite(dir.path().join("store.db")), None),
+            #[cfg(feature = "pg-tests")]
+            Backend::Postgres => {
+                let db = pg_support::TestDb::new();
+                (db.location(), Some(Box::new(db)))
+            }
+        };
         let store = store::create_with(&location, &host(), &OpenOptions::default()).unwrap();
-        Setup { dir, store }
+        Setup { dir, store, _db: db }
     }
 
     fn put(&mut self, config: &Configuration) {
@@ -96,10 +117,9 @@ fn read(path: &Path) -> archive::Archive {
     ops::read_archive(&Input::File(path.to_path_buf()), &Limits::default()).unwrap()
 }
 
-#[test]
-fn issue6_the_streamed_import_plans_writes_and_backs_up_as_the_whole_document_path() {
+fn the_streamed_import_plans_writes_and_backs_up_as_the_whole_document_path(backend: Backend) {
     let (base, edited) = two_configurations();
-    let mut s = Setup::new();
+    let mut s = Setup::new(backend);
     s.put(&base);
     let archive_path = s.export("base.json.zst");
     s.put(&edited);
@@ -122,10 +142,9 @@ fn issue6_the_streamed_import_plans_writes_and_backs_up_as_the_whole_document_pa
     assert_eq!(backup.header.content_digest, report.content_digest_before);
 }
 
-#[test]
-fn issue6_a_store_changed_after_the_check_is_planned_again_under_the_lock() {
+fn a_store_changed_after_the_check_is_planned_again_under_the_lock(backend: Backend) {
     let (base, edited) = two_configurations();
-    let mut s = Setup::new();
+    let mut s = Setup::new(backend);
     s.put(&base);
     let archive_path = s.export("base.json.zst");
     s.put(&edited);
@@ -147,10 +166,9 @@ fn base_sorted(c: &Configuration) -> Configuration {
     c
 }
 
-#[test]
-fn issue6_an_archive_replaced_after_the_check_is_not_imported() {
+fn an_archive_replaced_after_the_check_is_not_imported(backend: Backend) {
     let (base, edited) = two_configurations();
-    let mut s = Setup::new();
+    let mut s = Setup::new(backend);
     s.put(&base);
     let archive_path = s.export("base.json.zst");
     s.put(&edited);
@@ -173,4 +191,39 @@ fn issue6_an_archive_replaced_after_the_check_is_not_imported() {
     assert_eq!(err.exit_code(), 5);
     assert_eq!(s.config(), before, "nothing was imported");
     assert_eq!(s.store.operations().unwrap().len(), log_before, "nothing was logged as imported");
+}
+
+#[test]
+fn issue6_the_streamed_import_plans_writes_and_backs_up_as_the_whole_document_path() {
+    the_streamed_import_plans_writes_and_backs_up_as_the_whole_document_path(Backend::Sqlite);
+}
+
+#[test]
+fn issue6_a_store_changed_after_the_check_is_planned_again_under_the_lock() {
+    a_store_changed_after_the_check_is_planned_again_under_the_lock(Backend::Sqlite);
+}
+
+#[test]
+fn issue6_an_archive_replaced_after_the_check_is_not_imported() {
+    an_archive_replaced_after_the_check_is_not_imported(Backend::Sqlite);
+}
+
+// The same against a real PostgreSQL server (`--features pg-tests`, run by `.ci/run`).
+
+#[cfg(feature = "pg-tests")]
+#[test]
+fn pg_issue6_the_streamed_import_plans_writes_and_backs_up_as_the_whole_document_path() {
+    the_streamed_import_plans_writes_and_backs_up_as_the_whole_document_path(Backend::Postgres);
+}
+
+#[cfg(feature = "pg-tests")]
+#[test]
+fn pg_issue6_a_store_changed_after_the_check_is_planned_again_under_the_lock() {
+    a_store_changed_after_the_check_is_planned_again_under_the_lock(Backend::Postgres);
+}
+
+#[cfg(feature = "pg-tests")]
+#[test]
+fn pg_issue6_an_archive_replaced_after_the_check_is_not_imported() {
+    an_archive_replaced_after_the_check_is_not_imported(Backend::Postgres);
 }
