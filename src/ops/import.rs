@@ -333,7 +333,7 @@ impl Replacement for Import<'_> {
                         plan_against(current, skeleton.data(), pis)
                     });
                     let planned = planned?;
-                    self.same_archive(verdict, path)?;
+                    same_archive(self.header, verdict, path)?;
                     planned.plan
                 }
             }
@@ -365,46 +365,44 @@ impl Replacement for Import<'_> {
     }
 
     fn write(&mut self, out: &mut dyn ConfigOut) -> Result<()> {
-        if let Data::Whole(config) = &mut self.data {
-            config.sort();
-            let pis = std::mem::take(&mut config.pis);
-            out.start(config)?;
-            for pi in pis {
-                out.pi(pi)?;
+        let (header, options) = (self.header, self.options);
+        match &mut self.data {
+            Data::Whole(config) => {
+                config.sort();
+                let pis = std::mem::take(&mut config.pis);
+                out.start(config)?;
+                for pi in pis {
+                    out.pi(pi)?;
+                }
+                Ok(())
             }
-            return Ok(());
-        }
-        match &self.data {
-            Data::Whole(_) => Ok(()),
             Data::File { path, skeleton, .. } => {
                 out.start(skeleton.data())?;
-                let reader = open_pass(path, self.options, "importing").ok_or_else(|| changed(path))?;
-                let (verdict, written) = stream::check_pis(reader, &self.options.limits, skeleton, |pis| {
+                let reader = open_pass(path, options, "importing").ok_or_else(|| changed(path))?;
+                let (verdict, written) = stream::check_pis(reader, &options.limits, skeleton, |pis| {
                     for pi in pis {
                         out.pi(pi)?;
                     }
                     Ok::<(), Error>(())
                 });
                 written?;
-                self.same_archive(verdict, path)
+                same_archive(header, verdict, path)
             }
         }
     }
 }
 
-impl Import<'_> {
-    /// Whether a later pass over the file read the archive that was checked: the same bytes
-    /// outside the PIs (compared by `check_pis`) and PIs with the same digests.
-    fn same_archive(&self, verdict: Option<stream::Streamed>, path: &Path) -> Result<()> {
-        match verdict {
-            Some(s)
-                if s.header.integrity_digest == self.header.integrity_digest
-                    && s.header.content_digest == self.header.content_digest =>
-            {
-                Ok(())
-            }
-            _ => Err(changed(path)),
+/// Whether a later pass over the file read the archive that was checked (`header`): the same
+/// bytes outside the PIs (compared by `check_pis`) and PIs with the same digests.
+fn same_archive(header: &Header, verdict: Option<stream::Streamed>, path: &Path) -> Result<()> {
+    match verdict {
+        Some(s)
+            if s.header.integrity_digest == header.integrity_digest
+                && s.header.content_digest == header.content_digest =>
+        {
+            Ok(())
         }
+        _ => Err(changed(path)),
     }
 }
 
