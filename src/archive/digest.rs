@@ -12,9 +12,9 @@
 use std::io::{self, BufWriter, Write};
 
 use serde::Serialize;
-use sha2::{Digest as _, Sha256};
 
 use super::FORMAT;
+use super::sha_pair::{Sha, ShaPair};
 use crate::model::canonical::write_canonical;
 
 /// Both hashers after the data: the content digest is final, the integrity one awaits the header.
@@ -24,19 +24,18 @@ pub(crate) struct DataDigests {
     /// Length in bytes of the canonical data: what the writer needs to pledge the frame's
     /// content size without serializing the data a second time just to count it.
     pub(crate) len: u64,
-    integrity: Sha256,
+    integrity: Sha,
 }
 
+/// The two hashers, fed the same bytes in one pass (`sha_pair.rs`), and the length.
 struct Tee {
-    content: Sha256,
-    integrity: Sha256,
+    hashers: ShaPair,
     len: u64,
 }
 
 impl Write for Tee {
     fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
-        self.content.update(bytes);
-        self.integrity.update(bytes);
+        self.hashers.update(bytes);
         self.len += bytes.len() as u64;
         Ok(bytes.len())
     }
@@ -46,8 +45,8 @@ impl Write for Tee {
     }
 }
 
-fn render(hash: Sha256) -> String {
-    format!("sha256:{}", hex::encode(hash.finalize()))
+fn render(hash: Sha) -> String {
+    format!("sha256:{}", hex::encode(hash.finish()))
 }
 
 /// Hashes the canonical form of `data` (a model type, canonical by construction).
@@ -67,8 +66,7 @@ pub(crate) struct DataHasher {
 
 impl DataHasher {
     pub(crate) fn new() -> Self {
-        let mut tee = Tee { content: Sha256::new(), integrity: Sha256::new(), len: 0 };
-        tee.integrity.update(br#"{"data":"#);
+        let tee = Tee { hashers: ShaPair::new(br#"{"data":"#), len: 0 };
         DataHasher { out: BufWriter::with_capacity(64 * 1024, tee) }
     }
 
@@ -90,8 +88,8 @@ impl DataHasher {
         // Flushing into the hashers cannot fail.
         let _ = self.out.flush();
         let (tee, _) = self.out.into_parts();
-        let Tee { content, integrity, len } = tee;
-        DataDigests { content: render(content), len, integrity }
+        let Tee { hashers: ShaPair { first, second }, len } = tee;
+        DataDigests { content: render(first), len, integrity: second }
     }
 }
 

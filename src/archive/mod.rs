@@ -14,6 +14,7 @@ mod digest;
 mod document;
 mod guard;
 mod schema;
+mod sha_pair;
 mod sniff;
 pub mod stream;
 mod streamed;
