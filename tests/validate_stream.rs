@@ -18,7 +18,7 @@ fn compare(bytes: &[u8], what: &str) -> bool {
 }
 
 fn compare_with(bytes: &[u8], what: &str, limits: &Limits) -> bool {
-    let fast = stream::validate(|| Ok(bytes), limits);
+    let fast = stream::validate(bytes, limits);
     let slow = archive::read(bytes, limits);
     match (fast, slow) {
         (None, _) => false,
@@ -87,7 +87,7 @@ fn writer_layout(doc: &Value) -> Vec<u8> {
 fn semantic_findings_are_exactly_the_full_validators() {
     let bytes = edited_with_findings();
     assert!(compare(&bytes, "edited"), "the edited archive fell back");
-    let fast = stream::validate(|| Ok(&bytes[..]), &Limits::default()).unwrap();
+    let fast = stream::validate(&bytes[..], &Limits::default()).unwrap();
     assert!(fast.findings.len() >= 4, "{:?}", fast.findings);
     let pretty = serde_json::to_vec_pretty(&serde_json::from_slice::<Value>(&bytes).unwrap()).unwrap();
     // Pretty-printed with sorted members: `data` first, so the fast path gives up.
@@ -154,4 +154,72 @@ fn a_fake_end_of_the_pi_array_inside_a_pi_is_not_taken_for_the_real_one() {
     assert!(!compare(&forged, "forged"), "the fast path must give up");
     let compressed = zstd::encode_all(&forged[..], 3).unwrap();
     assert!(!compare(&compressed, "forged, compressed"));
+}
+
+/// `bytes` compressed as zstd frames of `frame` bytes of content each (SPEC.md 2.1: readers take
+/// any number of frames), as the writer cuts a large archive but smaller, so that the ends of the
+/// document span several frames.
+fn in_frames(bytes: &[u8], frame: usize) -> Vec<u8> {
+    bytes.chunks(frame).flat_map(|chunk| zstd::bulk::compress(chunk, 3).unwrap()).collect()
+}
+
+/// The large sample: a thousand PIs, so that pass 2 cuts the PI array into many runs, hands them
+/// to several checking threads and puts their findings back in order; as compact JSON, as one
+/// zstd frame and as many, the first and last PIs and one in the middle broken.
+#[test]
+fn a_large_archive_in_every_layout_gets_the_full_readers_verdict() {
+    let (config, tokens) = ativo_backup::sample::generate(ativo_backup::sample::SampleSize::Large);
+    let mut doc = json_doc(&archive::seal(config, &host(), archive::Scope::Full, tokens, created_at()));
+    let pis = doc["data"]["pis"].as_array_mut().unwrap();
+    let count = pis.len();
+    assert!(count > 500, "{count} PIs");
+    for at in [0, count / 2 + 1, count - 1] {
+        pis[at]["capacity"][0]["team"] = "NOBODY".into();
+        pis[at]["objectives"][0]["title"] = " ".into();
+    }
+    reseal(&mut doc);
+    let compact = writer_layout(&doc);
+    let slow = archive::read(&compact[..], &Limits::default()).unwrap();
+    let expected = validate(&slow.data);
+    assert!(expected.len() >= 6, "{expected:?}");
+    for (what, bytes) in [
+        ("compact JSON", compact.clone()),
+        ("one zstd frame", zstd::bulk::compress(&compact, 3).unwrap()),
+        ("zstd frames of 64 KiB", in_frames(&compact, 64 << 10)),
+    ] {
+        let fast = stream::validate(&bytes[..], &Limits::default()).unwrap_or_else(|| panic!("{what} fell back"));
+        assert_eq!(fast.header, slow.header, "{what}");
+        assert_eq!(fast.findings, expected, "{what}");
+    }
+}
+
+/// PIs of more than a MiB each: runs are cut by size, not only by count; a string over the limit
+/// inside one is refused as the full reader refuses it.
+#[test]
+fn large_pis_and_long_strings_in_them_get_the_full_readers_verdict() {
+    let (mut config, tokens) = ativo_backup::sample::generate(ativo_backup::sample::SampleSize::Demo);
+    config.pis.truncate(3);
+    let long = "x".repeat(600 << 10);
+    for pi in &mut config.pis {
+        for objective in pi.objectives.iter_mut().take(2) {
+            objective.description = Some(long.clone());
+        }
+        let mut more = pi.objectives[0].clone();
+        more.level = ativo_backup::model::ObjectiveLevel::Team;
+        more.team = pi.capacity.first().map(|c| c.team.clone());
+        more.order = 100;
+        pi.objectives.push(more);
+    }
+    let doc = json_doc(&archive::seal(config, &host(), archive::Scope::Full, tokens, created_at()));
+    let pis = doc["data"]["pis"].as_array().unwrap();
+    assert!(pis.len() > 1 && pis.iter().all(|pi| pi.to_string().len() > 1 << 20), "PIs over a MiB each");
+    let bytes = writer_layout(&doc);
+    assert!(compare(&bytes, "large PIs"), "fell back");
+    assert!(compare(&in_frames(&bytes, 1 << 20), "large PIs, in frames"), "fell back");
+    let mut too_long = doc.clone();
+    too_long["data"]["pis"][1]["objectives"][0]["description"] = "y".repeat((1 << 20) + 1).into();
+    reseal(&mut too_long);
+    let bytes = writer_layout(&too_long);
+    assert!(archive::read(&bytes[..], &Limits::default()).is_err());
+    assert!(!compare(&bytes, "a string over the limit"));
 }

@@ -108,6 +108,8 @@ pub(crate) struct Guard<R> {
     escaped: bool,
     string_len: usize,
     string_start: u64,
+    /// Whether the nesting and string limits are checked, or only the size cap.
+    scans: bool,
 }
 
 impl<R: Read> Guard<R> {
@@ -125,7 +127,14 @@ impl<R: Read> Guard<R> {
             escaped: false,
             string_len: 0,
             string_start: 0,
+            scans: true,
         }
+    }
+
+    /// A guard that only enforces the size cap, for a reader that checks the nesting and string
+    /// limits in another way (the streaming reader: see `stream.rs`, "Limits").
+    pub(crate) fn size_only(inner: R, limits: &super::Limits, offset: u64) -> Self {
+        Guard { scans: false, ..Guard::new(inner, limits, offset) }
     }
 
     /// Advances the state machine over `bytes`. Inside a string it jumps to the next quote or
@@ -197,10 +206,19 @@ impl<R: Read> Read for Guard<R> {
         if self.offset + n as u64 > self.max_size {
             return Err(Fault::TooLarge { limit: self.max_size }.into_io());
         }
-        self.scan(&buf[..n]).map_err(Fault::into_io)?;
+        if self.scans {
+            self.scan(&buf[..n]).map_err(Fault::into_io)?;
+        }
         self.offset += n as u64;
         Ok(n)
     }
+}
+
+/// Whether every string in `bytes` (which starts outside any string) is within the string limit,
+/// measured as the guard measures it.
+pub(crate) fn strings_within(bytes: &[u8], max_string: usize) -> bool {
+    let limits = super::Limits { max_depth: usize::MAX, max_string, max_size: u64::MAX };
+    Guard::new(io::empty(), &limits, 0).scan(bytes).is_ok()
 }
 
 #[cfg(test)]
@@ -268,5 +286,21 @@ mod tests {
         let limits = Limits { max_size: 4, ..Limits::default() };
         assert_eq!(run(b"[12]", limits).unwrap(), b"[12]");
         assert!(matches!(run(b"[123]", limits), Err(Fault::TooLarge { limit: 4 })));
+        // The size-only guard: the same cap, counted from the same offset, and nothing else.
+        let read = |input: &[u8], offset| {
+            let mut out = Vec::new();
+            Guard::size_only(input, &Limits { max_depth: 1, ..limits }, offset).read_to_end(&mut out).map(|_| out)
+        };
+        assert_eq!(read(b"[[2]", 0).unwrap(), b"[[2]");
+        assert!(read(b"[[2]", 1).is_err());
+        assert!(read(b"[123]", 0).is_err());
+    }
+
+    #[test]
+    fn strings_within_measures_as_the_guard_does() {
+        assert!(strings_within(br#"{"ab":"abcd","\"\\":1}"#, 4));
+        assert!(!strings_within(br#"["abcde"]"#, 4));
+        assert!(!strings_within(br#"["ab\"c"]"#, 4));
+        assert!(strings_within(br#"[[[[[[["x"]]]]]]]"#, 1));
     }
 }

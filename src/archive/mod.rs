@@ -12,6 +12,7 @@
 
 mod digest;
 mod document;
+mod frames;
 mod guard;
 mod schema;
 mod sha_pair;

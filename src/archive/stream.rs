@@ -5,26 +5,38 @@
 //! Why: [`super::read`] builds the whole typed tree (hundreds of MB for the largest
 //! configurations) through serde_json's byte-at-a-time `IoRead`. Here a small structural scanner
 //! splits the decompressed document into its top-level members and, inside `data`, into array
-//! elements; each element is parsed from a slice (serde_json's fast `SliceRead`) into the same
-//! model type, so the strictness (unknown members, nulls, dates) is the model's own. The bytes go
-//! through the same sniffing, zstd checks and `Guard` (size cap, nesting and string limits).
+//! elements; each element is parsed from a slice (serde_json's fast path, from a `&str` whose
+//! UTF-8 was checked once for many elements) into the same model type, so the strictness
+//! (unknown members, nulls, dates) is the model's own.
 //!
 //! Two passes over the file, because PIs come before the programs and teams they are checked
 //! against (canonical member order):
 //! 1. the header and the small parts of `data` (admins, periods, programs, settings, teams) into a
-//!    skeleton [`Configuration`] with no PIs; PIs are only skipped over (a compact PI array by
-//!    searching for what follows it, anything else element by element). Pass 1 only prepares:
-//!    it reads without the guard (the size cap and zstd's window limit still apply, and no value
-//!    over 4 MiB is held), because everything it took is read again, guarded, by pass 2;
-//! 2. every PI's bytes hashed as they are (with the canonical skeleton's parts around them, so
-//!    that the content and integrity digests are computed over exactly the bytes `digest.rs`
-//!    hashes when the file is canonical, as the writer makes it), then parsed, counted, checked
-//!    by [`Validator::check_pi`] and handed on or dropped; only its key is kept. Reading and
-//!    hashing run on one thread, parsing and checking on another, and an import's use of the
-//!    PIs on a third ([`check_pis`]).
+//!    skeleton [`Configuration`] with no PIs. For a zstd archive of several frames, as the writer
+//!    makes them, only the frames at the two ends of the document are decompressed, until the
+//!    start and the end of the PI array are in sight (`frames.rs`); otherwise the whole document
+//!    is read and the PIs skipped (a compact PI array by searching for what follows it, anything
+//!    else element by element). Pass 1 only prepares: it reads with the size cap alone (and
+//!    zstd's window limit), holds no value over 4 MiB, and everything it took is read again by
+//!    pass 2 and compared;
+//! 2. the whole document again, as a pipeline ([`check_pis`]): one thread decompresses, walks the
+//!    document and cuts the PI array into runs of PIs (a compact array at the bytes between two
+//!    PIs, `},{"capacity":`, any other element by element); one thread hashes the runs for the
+//!    content and integrity digests; several threads parse, count and check them
+//!    ([`Validator::check_pi`], each run's findings kept apart and put back in PI order), and
+//!    hand them on in document order to an import, or drop them. Only the PIs' keys are kept.
 //!
 //! Pass 2 also fingerprints the non-PI bytes and compares them with pass 1's, so that a file that
 //! changes between the passes is not judged from two different documents.
+//!
+//! # Limits
+//!
+//! The size cap is enforced on the bytes as they are decompressed, in both passes. The nesting
+//! and string limits are checked without the guard's scan of every byte: every value is parsed
+//! into a model type that refuses unknown members, so nothing nests deeper than the model does
+//! (`MODEL_DEPTH`, checked against the JSON Schema by a test), and a string longer than the
+//! limit can only be in a value longer than the limit, whose strings are then measured. With a
+//! nesting limit below the model's depth, pass 2 reads through the full guard instead.
 //!
 //! Anything unusual makes the fast path give up ([`None`]) rather than judge: a member out of the
 //! writer's order, an escaped member name, a version other than the current one, any parse error,
@@ -33,16 +45,20 @@
 //! path accepts, and for those it computes the same header, digests, counts and findings.
 
 use std::io::{self, Read};
+use std::ops::Range;
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
 use serde::de::DeserializeOwned;
 use sha2::{Digest as _, Sha256};
 
 use super::digest::DataHasher;
+use super::frames;
 use super::guard::{self, Guard};
 use super::sniff::{self, Layout, MAX_WINDOW_LOG};
 use super::{FORMAT, FORMAT_VERSION, Header, Limits};
 use crate::model::canonical::data_around_pis;
-use crate::model::validate::{Finding, Validator};
+use crate::model::validate::{Finding, PiFindings, Validator};
 use crate::model::{Configuration, Counts, Pi};
 
 /// What the fast path found in a valid (readable) archive.
@@ -74,35 +90,120 @@ impl From<serde_json::Error> for FallBack {
     }
 }
 
-/// Validates the archive `open` gives (called twice: once per pass, each time from the start).
+/// An archive file as the fast path reads it: in passes from the first byte, and (pass 1) at
+/// any offset. A regular file is one ([`FileSource`]), and so is a byte slice; a pipe is not:
+/// it cannot be read twice.
+pub trait Source {
+    /// The reader of one pass.
+    type Reader<'s>: Read + Send
+    where
+        Self: 's;
+
+    /// A pass from the first byte.
+    ///
+    /// # Errors
+    ///
+    /// When the archive cannot be read (the fast path then gives up).
+    fn open(&self) -> io::Result<Self::Reader<'_>>;
+
+    /// Reads the bytes at `offset` into `buf`, as `pread` does: fewer than asked only at the end.
+    ///
+    /// # Errors
+    ///
+    /// When the archive cannot be read (the fast path then gives up).
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize>;
+}
+
+impl Source for [u8] {
+    type Reader<'s> = &'s [u8];
+
+    fn open(&self) -> io::Result<&[u8]> {
+        Ok(self)
+    }
+
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+        let rest = usize::try_from(offset).ok().and_then(|at| self.get(at..)).unwrap_or_default();
+        let n = rest.len().min(buf.len());
+        buf[..n].copy_from_slice(&rest[..n]);
+        Ok(n)
+    }
+}
+
+/// A regular file as a [`Source`]; each pass goes through `wrap` (a progress reader, say).
+pub struct FileSource<W> {
+    file: std::fs::File,
+    wrap: W,
+}
+
+impl<W, R> FileSource<W>
+where
+    W: Fn(std::fs::File) -> R,
+    R: Read + Send,
+{
+    /// `file`, read in passes through `wrap`.
+    pub fn new(file: std::fs::File, wrap: W) -> Self {
+        FileSource { file, wrap }
+    }
+}
+
+impl<W, R> Source for FileSource<W>
+where
+    W: Fn(std::fs::File) -> R,
+    R: Read + Send,
+{
+    type Reader<'s>
+        = R
+    where
+        Self: 's;
+
+    fn open(&self) -> io::Result<R> {
+        let mut file = self.file.try_clone()?;
+        io::Seek::rewind(&mut file)?;
+        Ok((self.wrap)(file))
+    }
+
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+        #[cfg(unix)]
+        return std::os::unix::fs::FileExt::read_at(&self.file, buf, offset);
+        #[cfg(windows)]
+        return std::os::windows::fs::FileExt::seek_read(&self.file, buf, offset);
+    }
+}
+
+/// Validates the archive in `source` (pass 1, then pass 2).
 ///
 /// `None` means "no verdict here": run [`super::read`] and `model::validate` instead. `Some` is
 /// the verdict of that slow path for an archive it reads successfully.
-pub fn validate<R: Read + Send>(mut open: impl FnMut() -> io::Result<R>, limits: &Limits) -> Option<Streamed> {
-    let skeleton = pass_one(open().ok()?, limits).ok()?;
-    let reader = open().ok()?;
-    // As `check_pis` without a consumer: parsing and checking on this thread, each PI dropped
-    // where it was made.
-    std::thread::scope(|scope| {
-        let (raw_tx, raw_rx) = std::sync::mpsc::sync_channel::<Vec<Vec<u8>>>(QUEUE);
-        let reading = scope.spawn(|| pass_two(reader, limits, &skeleton, raw_tx));
-        let checked = check_parsed(&skeleton.data, raw_rx, None).ok();
-        let read = reading.join().ok().and_then(Result::ok);
-        verdict(&skeleton, read?, checked?).ok()
-    })
+pub fn validate(source: &(impl Source + ?Sized), limits: &Limits) -> Option<Streamed> {
+    let skeleton = read_skeleton(source, limits)?;
+    check(source.open().ok()?, limits, &skeleton)
+}
+
+/// Pass 2 on its own, after [`read_skeleton`], for a caller that has no use for the PIs: as
+/// [`check_pis`] with a consumer that drops them, without handing them over.
+pub fn check<R: Read + Send>(reader: R, limits: &Limits, skeleton: &Skeleton) -> Option<Streamed> {
+    pipeline(reader, limits, skeleton, false, |_| ()).0
 }
 
 /// Pass 1 on its own: the header and the small parts of `data`, for a caller that then runs
-/// [`check_pis`] (once or several times) over the same file. `None`: use [`super::read`].
-pub fn read_skeleton<R: Read>(reader: R, limits: &Limits) -> Option<Skeleton> {
-    pass_one(reader, limits).ok()
+/// [`check_pis`] (once or several times) over the same file: the two ends of the document where
+/// that does, else the whole document. `None`: use [`super::read`].
+pub fn read_skeleton(source: &(impl Source + ?Sized), limits: &Limits) -> Option<Skeleton> {
+    let read_at = |buf: &mut [u8], offset: u64| source.read_at(buf, offset);
+    if let Ok(skeleton) = pass_one_ends(&read_at) {
+        return Some(skeleton);
+    }
+    pass_one(source.open().ok()?, limits).ok()
 }
 
-/// PIs travel between the stages of [`check_pis`] in batches of this many (fewer hand-overs).
-const PI_BATCH: usize = 32;
+/// PIs travel between the stages of pass 2 in runs of this many (fewer hand-overs)...
+const PI_RUN: usize = 32;
 
-/// How many batches may wait between two stages.
-const QUEUE: usize = 8;
+/// ... or of this many bytes, whichever comes first (a few large PIs make a run too).
+const RUN_BYTES: usize = 1 << 20;
+
+/// How many runs may wait for each stage.
+const QUEUE: usize = 4;
 
 /// Pass 2 over `reader`, handing every PI (parsed, and checked as in [`validate`]) to `consume`
 /// on this thread, in document order, as soon as it is read.
@@ -112,119 +213,363 @@ const QUEUE: usize = 8;
 /// must not rely on what `consume` saw unless the verdict is `Some`: only then were the PIs
 /// exactly those of the document pass 1 read, with the header's digests and counts.
 ///
-/// Why a pipeline of three threads: an import consumes the PIs into the store (or compares them
-/// with the store's), which is the slow part, and each stage runs beside the others: one thread
-/// decompresses, scans and hashes (the PIs' bytes as they are in the file when they are
-/// compact, see pass 2 in the module documentation), a second parses and checks, and this one
-/// consumes. ([`validate`] has no consumer: it parses and checks on its own thread.)
+/// Why a pipeline (see the module documentation): an import consumes the PIs into the store (or
+/// compares them with the store's), which is the slow part, and each stage runs beside the
+/// others.
 pub fn check_pis<R: Read + Send, T>(
     reader: R,
     limits: &Limits,
     skeleton: &Skeleton,
     consume: impl FnOnce(&mut dyn Iterator<Item = Pi>) -> T,
 ) -> (Option<Streamed>, T) {
+    pipeline(reader, limits, skeleton, true, consume)
+}
+
+/// How many threads parse and check PIs in pass 2.
+fn checkers() -> usize {
+    std::thread::available_parallelism().map_or(1, std::num::NonZero::get).clamp(1, 4)
+}
+
+/// Pass 2 (see the module documentation); `consume` gets the PIs in document order on this
+/// thread (none unless `hand_over`), and its result is returned beside the verdict.
+fn pipeline<R: Read + Send, T>(
+    reader: R,
+    limits: &Limits,
+    skeleton: &Skeleton,
+    hand_over: bool,
+    consume: impl FnOnce(&mut dyn Iterator<Item = Pi>) -> T,
+) -> (Option<Streamed>, T) {
+    let validator = Validator::new(&skeleton.data);
+    let validator = &validator;
     std::thread::scope(|scope| {
-        let (raw_tx, raw_rx) = std::sync::mpsc::sync_channel::<Vec<Vec<u8>>>(QUEUE);
-        let (pi_tx, pi_rx) = std::sync::mpsc::sync_channel::<Vec<Pi>>(QUEUE);
-        let reading = scope.spawn(move || pass_two(reader, limits, skeleton, raw_tx));
-        let checking = scope.spawn(move || check_parsed(&skeleton.data, raw_rx, Some(pi_tx)));
-        let consumed = consume(&mut pi_rx.iter().flatten());
-        // Unblocks the other stages if `consume` stopped early; the verdict is then `None`.
-        drop(pi_rx);
+        let n = checkers();
+        let (hash_tx, hash_rx) = sync_channel::<Arc<Run>>(QUEUE);
+        let mut run_txs = Vec::with_capacity(n);
+        let mut out_rxs = Vec::with_capacity(n);
+        let mut checking = Vec::with_capacity(n);
+        for _ in 0..n {
+            let (run_tx, run_rx) = sync_channel::<Arc<Run>>(QUEUE);
+            let (out_tx, out_rx) = sync_channel::<Vec<Pi>>(QUEUE);
+            run_txs.push(run_tx);
+            out_rxs.push(out_rx);
+            let out = hand_over.then_some(out_tx);
+            checking.push(scope.spawn(move || check_runs(validator, run_rx, out, limits.max_string)));
+        }
+        let sinks = Sinks { hasher: hash_tx, checkers: run_txs, sent: 0 };
+        let reading = scope.spawn(move || pass_two(reader, limits, skeleton, sinks));
+        let hashing = scope.spawn(move || hash_runs(skeleton, hash_rx));
+        // Without `hand_over` the checkers hold no senders, and this iterator ends at once.
+        let consumed = consume(&mut InOrder::new(out_rxs));
         let read = reading.join().ok().and_then(Result::ok);
-        let checked = checking.join().ok().and_then(Result::ok);
-        let verdict = match (read, checked) {
-            (Some(read), Some(checked)) => verdict(skeleton, read, checked).ok(),
+        let hashed = hashing.join().ok().and_then(Result::ok);
+        let mut checked = Vec::new();
+        let mut all_checked = true;
+        for handle in checking {
+            match handle.join().ok().and_then(Result::ok) {
+                Some(runs) => checked.extend(runs),
+                None => all_checked = false,
+            }
+        }
+        let verdict = match (read, hashed, all_checked) {
+            (Some(()), Some(hashed), true) => verdict(skeleton, validator, hashed, checked).ok(),
             _ => None,
         };
         (verdict, consumed)
     })
 }
 
-/// What the reading stage of pass 2 found: the digests of the bytes it hashed.
-struct Read2 {
+/// A run of consecutive PIs, as the reading stage of pass 2 hands them to the hashing stage and
+/// to one checking stage.
+struct Run {
+    /// Position in `/data/pis` of the run's first PI.
+    first: usize,
+    /// The buffer `region` is in.
+    bytes: Vec<u8>,
+    /// The PIs' bytes in `bytes`: for a compact array exactly as in the file, commas between
+    /// PIs included; otherwise each PI's bytes, one after the other.
+    region: Range<usize>,
+    /// Where in `region` (counted from its start) each PI is.
+    spans: Vec<Range<usize>>,
+    /// Whether `region` is a stretch of a compact PI array.
+    compact: bool,
+    /// Where `bytes` goes when the run is dropped, to be read into again (see [`Pool`]).
+    pool: Option<SyncSender<Vec<u8>>>,
+}
+
+impl Run {
+    fn loose(first: usize) -> Self {
+        Run { first, bytes: Vec::new(), region: 0..0, spans: Vec::with_capacity(PI_RUN), compact: false, pool: None }
+    }
+
+    /// Adds a PI to a loose run.
+    fn push(&mut self, raw: &[u8]) {
+        let start = self.bytes.len();
+        self.bytes.extend_from_slice(raw);
+        self.spans.push(start..self.bytes.len());
+        self.region = 0..self.bytes.len();
+    }
+
+    fn is_full(&self) -> bool {
+        self.spans.len() >= PI_RUN || self.region.len() >= RUN_BYTES
+    }
+
+    fn text(&self) -> &[u8] {
+        &self.bytes[self.region.clone()]
+    }
+}
+
+impl Drop for Run {
+    fn drop(&mut self) {
+        if let Some(pool) = &self.pool {
+            // A full pool (or a reading stage that is gone) only means this buffer is freed.
+            let _ = pool.try_send(std::mem::take(&mut self.bytes));
+        }
+    }
+}
+
+/// Buffers that runs of a compact PI array leave behind, for the reading stage to decompress
+/// into again: memory that is used again costs nothing, while the kernel clears every fresh
+/// page it hands out (a tenth of the reading stage's time before).
+struct Pool {
+    give: SyncSender<Vec<u8>>,
+    take: Receiver<Vec<u8>>,
+}
+
+impl Pool {
+    fn new() -> Self {
+        let (give, take) = sync_channel(2 * QUEUE);
+        Pool { give, take }
+    }
+
+    fn buffer(&self) -> Vec<u8> {
+        self.take.try_recv().unwrap_or_default()
+    }
+}
+
+/// Where the reading stage sends runs: every run to the hasher, and to the checkers in turn
+/// (run `k` to checker `k % n`, where [`InOrder`] expects it).
+struct Sinks {
+    hasher: SyncSender<Arc<Run>>,
+    checkers: Vec<SyncSender<Arc<Run>>>,
+    sent: usize,
+}
+
+impl Sinks {
+    /// A failed send means a stage stopped (it gave up, or the consumer did).
+    fn send(&mut self, run: Run) -> Step<()> {
+        if run.spans.is_empty() {
+            return Ok(());
+        }
+        let run = Arc::new(run);
+        self.hasher.send(Arc::clone(&run)).map_err(|_| FallBack)?;
+        let checker = &self.checkers[self.sent % self.checkers.len()];
+        self.sent += 1;
+        checker.send(run).map_err(|_| FallBack)
+    }
+}
+
+/// The PIs of the checkers' runs in document order: run `k` comes from checker `k % n`.
+struct InOrder {
+    sources: Vec<Receiver<Vec<Pi>>>,
+    next: usize,
+    current: std::vec::IntoIter<Pi>,
+    done: bool,
+}
+
+impl InOrder {
+    fn new(sources: Vec<Receiver<Vec<Pi>>>) -> Self {
+        InOrder { sources, next: 0, current: Vec::new().into_iter(), done: false }
+    }
+}
+
+impl Iterator for InOrder {
+    type Item = Pi;
+
+    fn next(&mut self) -> Option<Pi> {
+        loop {
+            if let Some(pi) = self.current.next() {
+                return Some(pi);
+            }
+            if self.done {
+                return None;
+            }
+            // A closed source: its checker finished (the end of the PIs) or gave up (then the
+            // verdict is `None` and what was consumed does not count).
+            match self.sources[self.next % self.sources.len()].recv() {
+                Ok(pis) => {
+                    self.current = pis.into_iter();
+                    self.next += 1;
+                }
+                Err(_) => self.done = true,
+            }
+        }
+    }
+}
+
+/// What a checking stage found in one run.
+struct CheckedRun {
+    first: usize,
+    counts: Counts,
+    findings: PiFindings,
+    keys: Vec<String>,
+}
+
+/// A checking stage: parses each PI of each run, counts and checks it, and hands the run's PIs
+/// to `out` or drops them.
+fn check_runs(
+    validator: &Validator,
+    runs: Receiver<Arc<Run>>,
+    out: Option<SyncSender<Vec<Pi>>>,
+    max_string: usize,
+) -> Step<Vec<CheckedRun>> {
+    let mut checked = Vec::new();
+    for run in runs {
+        // One UTF-8 check for the run; the parser then takes `&str`s and checks no string again.
+        let text = std::str::from_utf8(run.text()).map_err(|_| FallBack)?;
+        if text.len() > max_string && !guard::strings_within(text.as_bytes(), max_string) {
+            return Err(FallBack);
+        }
+        let mut this = CheckedRun {
+            first: run.first,
+            counts: Counts::default(),
+            findings: PiFindings::default(),
+            keys: Vec::with_capacity(run.spans.len()),
+        };
+        let mut pis = Vec::with_capacity(if out.is_some() { run.spans.len() } else { 0 });
+        for (k, span) in run.spans.iter().enumerate() {
+            let pi: Pi = serde_json::from_str(text.get(span.clone()).ok_or(FallBack)?)?;
+            this.counts.add_pi(&pi);
+            validator.check_pi(run.first + k, &pi, &mut this.findings);
+            this.keys.push(pi.key.clone());
+            if out.is_some() {
+                pis.push(pi);
+            }
+        }
+        drop(run);
+        if let Some(out) = &out {
+            out.send(pis).map_err(|_| FallBack)?;
+        }
+        checked.push(this);
+    }
+    Ok(checked)
+}
+
+/// What the hashing stage of pass 2 found: the digests of the data.
+struct Hashed {
     content: String,
     integrity: String,
 }
 
-/// What the checking stage of pass 2 found.
-struct Checked2 {
-    counts: Counts,
-    findings: Vec<Finding>,
-}
-
-/// Parses each PI, counts and checks it, and passes it on to `out` (the second stage of
-/// [`check_pis`]) or drops it.
-fn check_parsed(
-    skeleton: &Configuration,
-    raw: std::sync::mpsc::Receiver<Vec<Vec<u8>>>,
-    out: Option<std::sync::mpsc::SyncSender<Vec<Pi>>>,
-) -> Step<Checked2> {
-    let mut validator = Validator::new(skeleton);
-    let mut counts = skeleton.counts();
-    let mut keys: Vec<String> = Vec::new();
-    for batch in raw {
-        let mut pis = Vec::with_capacity(batch.len());
-        for bytes in &batch {
-            let pi: Pi = parse(bytes)?;
-            counts.add_pi(&pi);
-            validator.check_pi(keys.len(), &pi);
-            keys.push(pi.key.clone());
-            pis.push(pi);
+/// The hashing stage of pass 2.
+///
+/// # Hashing
+///
+/// The digests are computed over the canonical data around the PIs (made from pass 1's
+/// skeleton) and the PIs' bytes **as they are in the file**, not re-serialized, unless a PI
+/// holds a line break (pretty-printed `.json` archives: those PIs are parsed here and hashed in
+/// canonical form). That is sound: the result equals the header's digests (which are over the
+/// canonical form) only if the bytes hashed are the canonical form of the data, so a file whose
+/// PIs are written any other way fails the comparison and goes to the full reader, while for the
+/// files the writer compresses (canonical, compact) it saves serializing every PI again.
+fn hash_runs(skeleton: &Skeleton, runs: Receiver<Arc<Run>>) -> Step<Hashed> {
+    let raw_header = serde_json::from_slice::<Box<serde_json::value::RawValue>>(&skeleton.raw_header)?;
+    let canonical_header =
+        serde_json::from_str(raw_header.get()).and_then(super::digest::canonical_header).map_err(|_| FallBack)?;
+    let (head, tail) = data_around_pis(&skeleton.data, true);
+    let mut hasher = DataHasher::new();
+    hasher.bytes(&head);
+    let mut first = true;
+    for run in runs {
+        if run.compact {
+            if !first {
+                hasher.bytes(b",");
+            }
+            hasher.bytes(run.text());
+            first = false;
+            continue;
         }
-        if let Some(out) = &out {
-            out.send(pis).map_err(|_| FallBack)?;
+        for span in &run.spans {
+            if !first {
+                hasher.bytes(b",");
+            }
+            first = false;
+            let raw = &run.text()[span.clone()];
+            // A line break outside a string is never canonical, and inside one it would be
+            // escaped: a PI with one comes from a pretty-printed archive (see "Hashing").
+            if memchr::memchr(b'\n', raw).is_some() {
+                hasher.canonical(&parse::<Pi>(raw)?);
+            } else {
+                hasher.bytes(raw);
+            }
         }
     }
-    drop(out);
-    let findings = validator.finish(keys.iter().map(String::as_str));
-    Ok(Checked2 { counts, findings })
+    hasher.bytes(&tail);
+    let digests = hasher.finish();
+    let content = digests.content.clone();
+    let integrity = digests.integrity(u64::from(FORMAT_VERSION), &canonical_header);
+    Ok(Hashed { content, integrity })
 }
 
-/// Compares what pass 2 computed with the header pass 1 read.
-fn verdict(skeleton: &Skeleton, read: Read2, checked: Checked2) -> Step<Streamed> {
+/// Compares what pass 2 computed with the header pass 1 read, and puts the checkers' findings
+/// together in PI order.
+fn verdict(skeleton: &Skeleton, validator: &Validator, hashed: Hashed, mut runs: Vec<CheckedRun>) -> Step<Streamed> {
     let raw_header = serde_json::from_slice::<Box<serde_json::value::RawValue>>(&skeleton.raw_header)?;
     let header = super::parse_header(&raw_header).map_err(|_| FallBack)?;
-    if read.integrity != header.integrity_digest
-        || read.content != header.content_digest
-        || checked.counts != header.counts
+    runs.sort_by_key(|run| run.first);
+    let mut counts = skeleton.data.counts();
+    let mut findings = PiFindings::default();
+    let mut keys = Vec::with_capacity(usize::try_from(header.counts.pis).unwrap_or(0));
+    for run in runs {
+        if run.first != keys.len() {
+            return Err(FallBack);
+        }
+        counts += run.counts;
+        findings.append(run.findings);
+        keys.extend(run.keys);
+    }
+    if hashed.integrity != header.integrity_digest || hashed.content != header.content_digest || counts != header.counts
     {
         return Err(FallBack);
     }
-    Ok(Streamed { header, has_admins: skeleton.data.admins.is_some(), findings: checked.findings })
+    let findings = validator.finish(findings, keys.iter().map(String::as_str));
+    Ok(Streamed { header, has_admins: skeleton.data.admins.is_some(), findings })
 }
 
 /// How the document bytes are checked on their way in.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Checks {
-    /// Exactly as [`super::read`] does (pass 2, which judges).
+    /// Exactly as [`super::read`] does: the size cap, the nesting and the string limits.
     Guard,
-    /// Only the size cap (pass 1, which only prepares: whatever it reads is read again, guarded,
-    /// by pass 2 and compared through the fingerprint).
+    /// Only the size cap (pass 1, which only prepares, and pass 2 when the nesting limit is at
+    /// least the model's depth: see "Limits" in the module documentation).
     SizeOnly,
 }
+
+/// How deep values that parse into the model types can nest: `{"data": {"programs": [{
+/// "feature_scope": {"epic_filter": {"manual": {"fields": [{"option_ids": [...]}]}}}}]}}`, the
+/// document itself counted. A test computes it from the JSON Schema.
+pub(crate) const MODEL_DEPTH: usize = 10;
 
 /// The document bytes of `reader`, decompressed (zstd's own checks and window limit always
 /// apply) and checked as `checks` says.
 fn decoded<'r, R: Read + 'r>(mut reader: R, limits: &Limits, checks: Checks) -> Step<Box<dyn Read + 'r>> {
     let sniffed = sniff::sniff(&mut reader, limits.max_size).map_err(|_| FallBack)?;
     let input = guard::Source(io::Cursor::new(sniffed.head).chain(reader));
-    // One byte over the cap is enough to be sure the document is over it: pass 2 then refuses.
-    let cap = limits.max_size.saturating_add(1);
+    let guarded = |inner: Box<dyn Read + 'r>, skipped: u64| -> Box<dyn Read + 'r> {
+        match checks {
+            Checks::Guard => Box::new(Guard::new(inner, limits, skipped)),
+            Checks::SizeOnly => Box::new(Guard::size_only(inner, limits, skipped)),
+        }
+    };
     match sniffed.layout {
-        Layout::Json if checks == Checks::Guard => Ok(Box::new(Guard::new(input, limits, sniffed.skipped))),
-        Layout::Json => Ok(Box::new(input.take(cap))),
+        Layout::Json => Ok(guarded(Box::new(input), sniffed.skipped)),
         Layout::Zstd(frame) => {
             if let Some(frame) = frame {
                 super::check_frame(&frame, limits).map_err(|_| FallBack)?;
             }
             let mut decoder = zstd::stream::read::Decoder::new(input)?;
             decoder.window_log_max(MAX_WINDOW_LOG)?;
-            let decompressed = guard::Decompressed(decoder);
-            match checks {
-                Checks::Guard => Ok(Box::new(Guard::new(decompressed, limits, 0))),
-                Checks::SizeOnly => Ok(Box::new(decompressed.take(cap))),
-            }
+            Ok(guarded(Box::new(guard::Decompressed(decoder)), 0))
         }
     }
 }
@@ -235,8 +580,22 @@ fn decoded<'r, R: Read + 'r>(mut reader: R, limits: &Limits, checks: Checks) -> 
 /// refused by the full reader, guarded); a larger value only means the full reader runs.
 const PASS_ONE_MAX_VALUE: usize = 4 << 20;
 
+/// The largest single value pass 2 holds: a PI (kilobytes; a PI of a very large program
+/// perhaps a MiB). A larger one only means the full reader runs.
+const PASS_TWO_MAX_VALUE: usize = 16 << 20;
+
+/// What starts the PI array in the writer's compact layout (a header holds no such member).
+const START_OF_PIS: &[u8] = b"\"pis\":[";
+
 /// What ends the PI array in the writer's compact layout: the next member of `data`.
 const END_OF_PIS: &[u8] = b"],\"programs\":[";
+
+/// What is between two PIs in the writer's compact layout: `capacity` is a PI's first member.
+const BETWEEN_PIS: &[u8] = b"},{\"capacity\":";
+
+/// The most pass 1 decompresses at either end of a zstd archive before it reads the whole
+/// document instead.
+const ENDS_MAX: usize = 16 << 20;
 
 /// How much is read from the decompressor at a time.
 const CHUNK: usize = 256 * 1024;
@@ -438,6 +797,79 @@ impl<R: Read> Scanner<R> {
         }
     }
 
+    /// Cuts a PI array written compactly (`[{` with nothing between) into [`Run`]s, at the bytes
+    /// between two PIs ([`BETWEEN_PIS`]), up to its closing bracket ([`END_OF_PIS`], which
+    /// starts with it), and consumes it. Consumes nothing and returns false for an array written
+    /// otherwise (or an empty one).
+    ///
+    /// In valid JSON neither sequence can occur inside a string (its quotes would be escaped).
+    /// Where one occurs elsewhere (a forged document), a piece is not one whole JSON value, so
+    /// it does not parse as a PI and the fast path gives up: pieces that all parse are the
+    /// array's elements, because JSON's grammar splits a list of values in one way only.
+    ///
+    /// A run is handed over in the buffer it was decompressed into (the scanner goes on in one
+    /// from `pool`, with the part of the next PI already read): the PIs are never copied.
+    fn compact_pis(&mut self, pool: &Pool, mut each: impl FnMut(Run) -> Step<()>) -> Step<bool> {
+        if self.peek()? != Some(b'[') {
+            return Err(FallBack);
+        }
+        while self.end - self.start < 2 {
+            if !self.fill()? {
+                return Err(FallBack);
+            }
+        }
+        if self.buf[self.start + 1] != b'{' {
+            return Ok(false);
+        }
+        self.start += 1;
+        let between = memchr::memmem::Finder::new(BETWEEN_PIS);
+        let end = memchr::memmem::Finder::new(END_OF_PIS);
+        // The run being cut starts at `start`; offsets below count from there.
+        let mut first = 0;
+        let mut spans = Vec::with_capacity(PI_RUN);
+        // Where the PI being cut starts, and how far the window was searched for its end.
+        let mut pi = 0;
+        let mut searched = 0;
+        loop {
+            let window = &self.buf[self.start..self.end];
+            if let Some(at) = between.find(&window[searched..]) {
+                // The PI ends with the separator's brace; the next one starts after its comma.
+                let pi_end = searched + at + 1;
+                spans.push(pi..pi_end);
+                pi = pi_end + 1;
+                searched = pi;
+                if spans.len() >= PI_RUN || pi_end >= RUN_BYTES {
+                    let spans = std::mem::replace(&mut spans, Vec::with_capacity(PI_RUN));
+                    let count = spans.len();
+                    let bytes = std::mem::replace(&mut self.buf, pool.buffer());
+                    // What follows the run goes to the front of the new buffer.
+                    let rest = self.start + pi..self.end;
+                    if self.buf.len() < rest.len() + CHUNK {
+                        self.buf.resize(rest.len() + CHUNK, 0);
+                    }
+                    self.buf[..rest.len()].copy_from_slice(&bytes[rest.clone()]);
+                    let region = self.start..self.start + pi_end;
+                    (self.start, self.end, pi, searched) = (0, rest.len(), 0, 0);
+                    each(Run { first, bytes, region, spans, compact: true, pool: Some(pool.give.clone()) })?;
+                    first += count;
+                }
+            } else if let Some(at) = end.find(&window[pi..]) {
+                spans.push(pi..pi + at);
+                // The last run is copied: the scanner goes on in this buffer.
+                let bytes = window[..pi + at].to_vec();
+                let region = 0..bytes.len();
+                self.start += pi + at + 1;
+                each(Run { first, bytes, region, spans, compact: true, pool: None })?;
+                return Ok(true);
+            } else {
+                searched = window.len().saturating_sub(BETWEEN_PIS.len() - 1).max(pi);
+                if !self.fill()? {
+                    return Err(FallBack);
+                }
+            }
+        }
+    }
+
     /// Walks an array, handing each element's bytes to `each`.
     fn array(&mut self, mut each: impl FnMut(&[u8]) -> Step<()>) -> Step<()> {
         self.expect(b'[')?;
@@ -473,13 +905,8 @@ enum Part {
 trait Visit {
     fn header(&mut self, raw: &[u8]) -> Step<()>;
     fn part(&mut self, part: Part, raw: &[u8]) -> Step<()>;
-    fn pis_start(&mut self) {}
-    /// Whether the PIs may be skipped without looking at them (when written compactly).
-    fn skips_pis(&self) -> bool {
-        false
-    }
-    fn pi(&mut self, raw: &[u8]) -> Step<()>;
-    fn pis_end(&mut self) {}
+    /// Goes over the PI array, whose `[` is next.
+    fn pis<R: Read>(&mut self, scanner: &mut Scanner<R>) -> Step<()>;
 }
 
 /// Walks the document in the writer's layout: `{"format", "format_version", "header", "data"}`,
@@ -518,11 +945,7 @@ fn walk<R: Read>(scanner: &mut Scanner<R>, visit: &mut impl Visit) -> Step<()> {
     scanner.array(|raw| visit.part(Part::Period, raw))?;
     scanner.expect(b',')?;
     scanner.key("pis")?;
-    visit.pis_start();
-    if !(visit.skips_pis() && scanner.skip_compact_array(END_OF_PIS)?) {
-        scanner.array(|raw| visit.pi(raw))?;
-    }
-    visit.pis_end();
+    visit.pis(scanner)?;
     scanner.expect(b',')?;
     scanner.key("programs")?;
     scanner.array(|raw| visit.part(Part::Program, raw))?;
@@ -604,17 +1027,21 @@ impl Visit for PassOne {
         Ok(())
     }
 
-    fn skips_pis(&self) -> bool {
-        true
-    }
-
-    fn pi(&mut self, _raw: &[u8]) -> Step<()> {
+    /// The PIs are skipped: a compact array by searching for its end, any other element by element.
+    fn pis<R: Read>(&mut self, scanner: &mut Scanner<R>) -> Step<()> {
+        if !scanner.skip_compact_array(END_OF_PIS)? {
+            scanner.array(|_| Ok(()))?;
+        }
         Ok(())
     }
 }
 
+/// Pass 1 over the whole document.
 fn pass_one<R: Read>(reader: R, limits: &Limits) -> Step<Skeleton> {
-    let mut scanner = Scanner::new(decoded(reader, limits, Checks::SizeOnly)?, PASS_ONE_MAX_VALUE);
+    skeleton_of(Scanner::new(decoded(reader, limits, Checks::SizeOnly)?, PASS_ONE_MAX_VALUE))
+}
+
+fn skeleton_of<R: Read>(mut scanner: Scanner<R>) -> Step<Skeleton> {
     let mut data = Configuration::empty();
     data.admins = None;
     let mut pass = PassOne { raw_header: Vec::new(), data, fingerprint: Fingerprint::default() };
@@ -622,118 +1049,210 @@ fn pass_one<R: Read>(reader: R, limits: &Limits) -> Step<Skeleton> {
     Ok(Skeleton { raw_header: pass.raw_header, data: pass.data, fingerprint: pass.fingerprint.finish() })
 }
 
-/// The reading stage of pass 2: fingerprints the bytes outside the PIs and hashes the data.
+/// Pass 1 over the two ends of the document: from the start until the PI array starts
+/// ([`START_OF_PIS`]), and from the end back until it ends (the last [`END_OF_PIS`]). For a
+/// zstd archive of several frames, as the writer makes them, only the frames at the two ends
+/// are read and decompressed (`frames.rs`); for plain JSON, only the bytes there. The document
+/// with the PIs cut out is then read as [`pass_one`] reads a whole one: the skeleton is the
+/// same, because pass 1 takes nothing from the PIs. Where the cut is wrong (a forged
+/// document), pass 2 sees other bytes than this skeleton's and gives up.
 ///
-/// # Hashing
-///
-/// The digests are computed over the canonical data around the PIs (made from pass 1's
-/// skeleton) and each PI's bytes **as they are in the file**, not re-serialized, unless they
-/// hold a line break (pretty-printed `.json` archives: those PIs are parsed here too and hashed
-/// in canonical form). That is sound: the result equals the header's digests (which are over
-/// the canonical form) only if the bytes hashed are the canonical form of the data, so a file
-/// whose PIs are written any other way fails the comparison and goes to the full reader, while
-/// for the files the writer compresses (canonical, compact) it saves serializing every PI
-/// again.
+/// Gives up on anything else (pretty-printed JSON, a single frame, more than [`ENDS_MAX`]
+/// bytes at either end): [`pass_one`] then reads the whole document.
+fn pass_one_ends(read_at: frames::ReadAt) -> Step<Skeleton> {
+    let mut first = [0u8; 4];
+    if !frames::exact_at(read_at, &mut first, 0)? {
+        return Err(FallBack);
+    }
+    let zstd = first == sniff::ZSTD_MAGIC || (first[0] & 0xF0 == 0x50 && first[1..4] == [0x2A, 0x4D, 0x18]);
+    let (mut head, tail) = if zstd { zstd_ends(read_at)? } else { json_ends(read_at)? };
+    let tail_start = memchr::memmem::rfind(&tail, END_OF_PIS).ok_or(FallBack)?;
+    let head_end = memchr::memmem::find(&head, START_OF_PIS).ok_or(FallBack)? + START_OF_PIS.len();
+    head.truncate(head_end);
+    head.extend_from_slice(&tail[tail_start..]);
+    skeleton_of(Scanner::new(io::Cursor::new(head), PASS_ONE_MAX_VALUE))
+}
+
+/// The decompressed start of a zstd archive up to [`START_OF_PIS`], and its end from the last
+/// [`END_OF_PIS`] (both found in what is returned).
+fn zstd_ends(read_at: frames::ReadAt) -> Step<(Vec<u8>, Vec<u8>)> {
+    let frame_ranges = frames::zstd_frames(read_at)?;
+    let has_start = |head: &[u8]| memchr::memmem::find(head, START_OF_PIS).is_some();
+    let mut head = Vec::new();
+    for range in &frame_ranges {
+        let frame = frames::read_range(read_at, range, ENDS_MAX)?;
+        if frames::decompress_until(&frame, &mut head, ENDS_MAX, has_start)? {
+            break;
+        }
+    }
+    let mut tail = Vec::new();
+    for range in frame_ranges.iter().rev() {
+        let mut before = frames::decompress(&frames::read_range(read_at, range, ENDS_MAX)?, ENDS_MAX)?;
+        before.extend_from_slice(&tail);
+        tail = before;
+        if memchr::memmem::rfind(&tail, END_OF_PIS).is_some() {
+            return Ok((head, tail));
+        }
+        if tail.len() > ENDS_MAX {
+            break;
+        }
+    }
+    Err(FallBack)
+}
+
+/// [`zstd_ends`] for plain JSON: the bytes at both ends, read in growing pieces.
+fn json_ends(read_at: frames::ReadAt) -> Step<(Vec<u8>, Vec<u8>)> {
+    let mut head = Vec::new();
+    while memchr::memmem::find(&head, START_OF_PIS).is_none() {
+        let at = head.len();
+        if at >= ENDS_MAX {
+            return Err(FallBack);
+        }
+        head.resize(at + CHUNK, 0);
+        let n = read_at(&mut head[at..], at as u64)?;
+        head.truncate(at + n);
+        if n == 0 {
+            return Err(FallBack);
+        }
+    }
+    // The length, found by doubling then halving towards the end.
+    let (mut known, mut past) = (head.len() as u64, 2 * head.len() as u64);
+    while read_at(&mut [0u8], past - 1)? == 1 {
+        known = past;
+        past *= 2;
+    }
+    while past - known > 1 {
+        let middle = known + (past - known) / 2;
+        if read_at(&mut [0u8], middle - 1)? == 1 { known = middle } else { past = middle }
+    }
+    let len = known;
+    let mut want = CHUNK as u64;
+    loop {
+        let start = len.saturating_sub(want);
+        let mut tail = vec![0u8; usize::try_from(len - start).map_err(|_| FallBack)?];
+        if !frames::exact_at(read_at, &mut tail, start)? {
+            return Err(FallBack);
+        }
+        if memchr::memmem::rfind(&tail, END_OF_PIS).is_some() {
+            return Ok((head, tail));
+        }
+        if start == 0 || want >= ENDS_MAX as u64 {
+            return Err(FallBack);
+        }
+        want *= 2;
+    }
+}
+
+/// The reading stage of pass 2: fingerprints the bytes outside the PIs, measures their strings
+/// (see "Limits"), and cuts the PIs into runs for the other stages.
 struct PassTwo<'a> {
-    skeleton: &'a Configuration,
     raw_header: &'a [u8],
-    hasher: DataHasher,
+    max_string: usize,
     fingerprint: Fingerprint,
-    pis: usize,
-    batch: Vec<Vec<u8>>,
-    /// The canonical data after the last PI, made with the part before the first.
-    tail: Vec<u8>,
-    /// To the checking stage; a failed send means it stopped (it gave up, or the consumer did).
-    out: std::sync::mpsc::SyncSender<Vec<Vec<u8>>>,
+    sinks: Sinks,
+    pool: Pool,
 }
 
 impl PassTwo<'_> {
-    fn send(&mut self) -> Step<()> {
-        let batch = std::mem::take(&mut self.batch);
-        self.out.send(batch).map_err(|_| FallBack)
+    fn non_pi(&mut self, tag: u8, raw: &[u8]) -> Step<()> {
+        self.fingerprint.add(tag, raw);
+        if raw.len() > self.max_string && !guard::strings_within(raw, self.max_string) {
+            return Err(FallBack);
+        }
+        Ok(())
     }
 }
 
 impl Visit for PassTwo<'_> {
     fn header(&mut self, raw: &[u8]) -> Step<()> {
-        self.fingerprint.add(0, raw);
         if raw != self.raw_header {
             return Err(FallBack);
         }
-        Ok(())
+        self.non_pi(0, raw)
     }
 
     fn part(&mut self, part: Part, raw: &[u8]) -> Step<()> {
-        self.fingerprint.add(part as u8 + 1, raw);
-        Ok(())
+        self.non_pi(part as u8 + 1, raw)
     }
 
-    /// The canonical data up to the first PI: `{"admins":...,"periods":[...],"pis":[`, as
-    /// `model::canonical` writes a `Configuration` (admins omitted when absent).
-    fn pis_start(&mut self) {
-        let (head, tail) = data_around_pis(self.skeleton, true);
-        self.hasher.bytes(&head);
-        self.tail = tail;
-    }
-
-    fn pi(&mut self, raw: &[u8]) -> Step<()> {
-        if self.pis > 0 {
-            self.hasher.bytes(b",");
+    fn pis<R: Read>(&mut self, scanner: &mut Scanner<R>) -> Step<()> {
+        if scanner.compact_pis(&self.pool, |run| self.sinks.send(run))? {
+            return Ok(());
         }
-        // A line break outside a string is never canonical, and inside one it would be escaped:
-        // a PI with one comes from a pretty-printed (`.json`) archive and is hashed in canonical
-        // form; any other PI as it is (see "Hashing").
-        if memchr::memchr(b'\n', raw).is_some() {
-            self.hasher.canonical(&parse::<Pi>(raw)?);
-        } else {
-            self.hasher.bytes(raw);
-        }
-        self.pis += 1;
-        self.batch.push(raw.to_vec());
-        if self.batch.len() >= PI_BATCH {
-            self.send()?;
-        }
-        Ok(())
-    }
-
-    /// The rest of the canonical data: `],"programs":[...],"settings":{...},"teams":[...]}`.
-    fn pis_end(&mut self) {
-        self.hasher.bytes(&self.tail);
+        let mut run = Run::loose(0);
+        scanner.array(|raw| {
+            run.push(raw);
+            if run.is_full() {
+                let next = Run::loose(run.first + run.spans.len());
+                self.sinks.send(std::mem::replace(&mut run, next))?;
+            }
+            Ok(())
+        })?;
+        self.sinks.send(run)
     }
 }
 
-fn pass_two<R: Read>(
-    reader: R,
-    limits: &Limits,
-    skeleton: &Skeleton,
-    out: std::sync::mpsc::SyncSender<Vec<Vec<u8>>>,
-) -> Step<Read2> {
-    let raw_header = serde_json::from_slice::<Box<serde_json::value::RawValue>>(&skeleton.raw_header)?;
-    let canonical_header =
-        serde_json::from_str(raw_header.get()).and_then(super::digest::canonical_header).map_err(|_| FallBack)?;
+fn pass_two<R: Read>(reader: R, limits: &Limits, skeleton: &Skeleton, sinks: Sinks) -> Step<()> {
+    // Without the guard's scan the model's types bound the nesting (see "Limits"), unless the
+    // limit is tighter than the model.
+    let checks = if limits.max_depth >= MODEL_DEPTH { Checks::SizeOnly } else { Checks::Guard };
     let mut pass = PassTwo {
-        skeleton: &skeleton.data,
         raw_header: &skeleton.raw_header,
-        hasher: DataHasher::new(),
+        max_string: limits.max_string,
         fingerprint: Fingerprint::default(),
-        pis: 0,
-        batch: Vec::new(),
-        tail: Vec::new(),
-        out,
+        sinks,
+        pool: Pool::new(),
     };
-    let mut scanner = Scanner::new(decoded(reader, limits, Checks::Guard)?, usize::MAX);
+    let mut scanner = Scanner::new(decoded(reader, limits, checks)?, PASS_TWO_MAX_VALUE);
     walk(&mut scanner, &mut pass)?;
-    if !pass.batch.is_empty() {
-        pass.send()?;
-    }
-    let PassTwo { hasher, fingerprint, out, .. } = pass;
-    // The checking stage's input ends here, so that it finishes beside the checks below.
-    drop(out);
-    if fingerprint.finish() != skeleton.fingerprint {
+    // The other stages' input ends here, so that they finish beside the comparison below.
+    drop(pass.sinks);
+    if pass.fingerprint.finish() != skeleton.fingerprint {
         return Err(FallBack);
     }
-    let digests = hasher.finish();
-    let content = digests.content.clone();
-    let integrity = digests.integrity(u64::from(FORMAT_VERSION), &canonical_header);
-    Ok(Read2 { content, integrity })
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The deepest nesting of a document that matches the schema, the document itself counted:
+    /// what a document whose every value parsed into the model types can reach.
+    fn depth(schema: &serde_json::Value, node: &serde_json::Value) -> usize {
+        if let Some(target) = node.get("$ref").and_then(|r| r.as_str()) {
+            let name = target.rsplit('/').next().unwrap_or_default();
+            return depth(schema, &schema["$defs"][name]);
+        }
+        let mut deepest = 0;
+        for key in ["oneOf", "anyOf", "allOf"] {
+            for option in node.get(key).and_then(|o| o.as_array()).into_iter().flatten() {
+                deepest = deepest.max(depth(schema, option));
+            }
+        }
+        let types: Vec<&str> = match node.get("type") {
+            Some(serde_json::Value::String(t)) => vec![t.as_str()],
+            Some(serde_json::Value::Array(ts)) => ts.iter().filter_map(|t| t.as_str()).collect(),
+            _ => Vec::new(),
+        };
+        if types.contains(&"object") {
+            assert_eq!(node.get("additionalProperties"), Some(&serde_json::Value::Bool(false)), "{node}");
+            let members = node.get("properties").and_then(|p| p.as_object());
+            let inner = members.into_iter().flatten().map(|(_, m)| depth(schema, m)).max().unwrap_or(0);
+            deepest = deepest.max(1 + inner);
+        }
+        if types.contains(&"array") {
+            deepest = deepest.max(1 + node.get("items").map_or(0, |items| depth(schema, items)));
+        }
+        // Anything with no type at all would admit any nesting: the model has no such value.
+        let described = ["type", "$ref", "oneOf", "anyOf", "allOf", "enum", "const"];
+        assert!(described.iter().any(|key| node.get(key).is_some()), "an untyped value in the schema: {node}");
+        deepest
+    }
+
+    #[test]
+    fn the_model_depth_is_that_of_the_schema() {
+        let schema = crate::archive::schema();
+        assert_eq!(depth(&schema, &schema), MODEL_DEPTH);
+    }
 }

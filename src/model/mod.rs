@@ -517,6 +517,23 @@ pub struct Counts {
     pub teams: u64,
 }
 
+impl std::ops::AddAssign for Counts {
+    /// Adds the counts of another part of the same configuration.
+    fn add_assign(&mut self, other: Counts) {
+        self.admin_groups += other.admin_groups;
+        self.admin_users += other.admin_users;
+        self.capacity += other.capacity;
+        self.milestones += other.milestones;
+        self.objectives += other.objectives;
+        self.periods += other.periods;
+        self.pis += other.pis;
+        self.programs += other.programs;
+        self.sprint_mappings += other.sprint_mappings;
+        self.sprints += other.sprints;
+        self.teams += other.teams;
+    }
+}
+
 impl Counts {
     /// Adds one PI and its children (for readers and writers that see one PI at a time).
     pub fn add_pi(&mut self, pi: &Pi) {

@@ -20,6 +20,7 @@
 //! Validation is linear in the size of the configuration (hash lookups, one pass per list), so
 //! the largest configurations (a few hundred thousand rows) validate in well under a second.
 
+use std::cell::Cell;
 use std::cmp::Ordering;
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
@@ -76,37 +77,52 @@ const SUGGESTED_TEAM_KEY_CHARS: usize = 10;
 ///
 /// The findings are in document order; an empty list means valid and unremarkable.
 pub fn validate(config: &Configuration) -> Vec<Finding> {
-    let mut validator = Validator::new(config);
+    let validator = Validator::new(config);
+    let mut pis = PiFindings::default();
     for (i, pi) in config.pis.iter().enumerate() {
-        validator.check_pi(i, pi);
+        validator.check_pi(i, pi, &mut pis);
     }
-    validator.finish(config.pis.iter().map(|p| p.key.as_str()))
+    validator.finish(pis, config.pis.iter().map(|p| p.key.as_str()))
 }
 
 /// [`validate`] in pieces, for a reader that never holds all PIs at once (the streaming
 /// validation of `archive::stream`): the skeleton (everything but the PIs) is given up front,
-/// PIs one at a time in document order, and their keys at the end. The findings are exactly
-/// those of [`validate`] over the skeleton with the PIs put back, in the same order.
+/// PIs one at a time, and their findings and keys at the end. The findings are exactly those of
+/// [`validate`] over the skeleton with the PIs put back, in the same order.
+///
+/// Checking a PI only reads the validator, so several threads may check PIs at once, each into
+/// a [`PiFindings`] of its own; appended in PI order, those are what one thread would have
+/// collected.
 pub struct Validator<'a> {
     skeleton: &'a Configuration,
     index: Index<'a>,
-    /// Findings of the per-PI checks, in the order they were emitted.
-    pis: Findings,
+}
+
+/// The findings of [`Validator::check_pi`], in the order the PIs were checked.
+#[derive(Default)]
+pub struct PiFindings(Findings);
+
+impl PiFindings {
+    /// Appends the findings of PIs that come after those already here.
+    pub fn append(&mut self, mut later: PiFindings) {
+        self.0.0.append(&mut later.0.0);
+    }
 }
 
 impl<'a> Validator<'a> {
     /// A validator of the configuration `skeleton` describes; its own `pis` are ignored.
     pub fn new(skeleton: &'a Configuration) -> Self {
-        Validator { skeleton, index: Index::new(skeleton), pis: Findings::default() }
+        Validator { skeleton, index: Index::new(skeleton) }
     }
 
-    /// Checks PI number `i` (its position in `/data/pis`) against the skeleton.
-    pub fn check_pi(&mut self, i: usize, pi: &Pi) {
-        check_pi(&mut self.pis, i, pi, &self.index);
+    /// Checks PI number `i` (its position in `/data/pis`) against the skeleton, into `out`.
+    pub fn check_pi(&self, i: usize, pi: &Pi, out: &mut PiFindings) {
+        check_pi(&mut out.0, i, pi, &self.index);
     }
 
-    /// The findings, in document order, given the keys of all PIs in document order.
-    pub fn finish<'k>(self, pi_keys: impl Iterator<Item = &'k str>) -> Vec<Finding> {
+    /// The findings, in document order, given those of every PI (in PI order) and the keys of
+    /// all PIs in document order.
+    pub fn finish<'k>(&self, pis: PiFindings, pi_keys: impl Iterator<Item = &'k str>) -> Vec<Finding> {
         let config = self.skeleton;
         // Emitted in the order `validate` always used, so that findings on the same pointer
         // (a key check and a per-PI check on `/data/pis/3/key`) keep their order in the stable sort.
@@ -116,7 +132,7 @@ impl<'a> Validator<'a> {
         }
         check_periods(&mut out, &config.periods);
         check_keys(&mut out, &PIS, pi_keys);
-        out.0.extend(self.pis.0);
+        out.0.extend(pis.0.0);
         check_programs(&mut out, &config.programs, &self.index);
         check_settings(&mut out, &config.settings);
         check_teams(&mut out, &config.teams);
@@ -181,7 +197,8 @@ struct Index<'a> {
 
 /// The facts about a period that PI children are checked against.
 struct PeriodInfo {
-    sprints: HashSet<u32>,
+    /// The sprint indexes, sorted and without repeats (a handful: searched, not hashed).
+    sprints: Vec<u32>,
     /// First and last day of the period (earliest start, latest end), if it has sprints.
     span: Option<(NaiveDate, NaiveDate)>,
 }
@@ -207,7 +224,9 @@ impl<'a> Index<'a> {
 
 impl PeriodInfo {
     fn new(period: &Period) -> Self {
-        let sprints = period.sprints.iter().map(|s| s.index).collect();
+        let mut sprints: Vec<u32> = period.sprints.iter().map(|s| s.index).collect();
+        sprints.sort_unstable();
+        sprints.dedup();
         let first = period.sprints.iter().map(|s| s.start).min();
         let last = period.sprints.iter().map(|s| s.end).max();
         PeriodInfo { sprints, span: first.zip(last) }
@@ -680,7 +699,15 @@ fn check_pi(out: &mut Findings, i: usize, pi: &Pi, index: &Index) {
         (None, Some(program)) => index.program_teams.get(program.key.as_str()).map(TeamSet::borrowed),
         (None, None) => None,
     };
-    let ctx = PiContext { pointer: &pointer, key, index, teams: pi_teams, period, period_key: &pi.period };
+    let ctx = PiContext {
+        pointer: &pointer,
+        key,
+        index,
+        teams: pi_teams,
+        period,
+        period_key: &pi.period,
+        last_team: Cell::new(None),
+    };
     check_capacity(out, &ctx, pi);
     check_milestones(out, &ctx, pi);
     check_objectives(out, &ctx, pi);
@@ -729,6 +756,9 @@ struct PiContext<'a> {
     teams: Option<TeamSet<'a>>,
     period: Option<&'a PeriodInfo>,
     period_key: &'a str,
+    /// The team [`PiContext::team`] found last, and whether it is one of the PI's teams: the
+    /// rows of a list come grouped by team, so most rows ask for the team the previous one did.
+    last_team: Cell<Option<(&'a Team, bool)>>,
 }
 
 impl<'a> PiContext<'a> {
@@ -742,7 +772,18 @@ impl<'a> PiContext<'a> {
         team: &str,
         (unknown, not_in_pi): (&'static str, &'static str),
     ) -> Option<&'a Team> {
-        let found = self.index.teams.get(team).copied();
+        let cached = self.last_team.get().filter(|(known, _)| known.key == team);
+        let (found, in_pi) = match cached {
+            Some((known, in_pi)) => (Some(known), in_pi),
+            None => {
+                let found = self.index.teams.get(team).copied();
+                let in_pi = self.teams.as_ref().is_none_or(|teams| teams.contains(team));
+                if let Some(known) = found {
+                    self.last_team.set(Some((known, in_pi)));
+                }
+                (found, in_pi)
+            }
+        };
         if found.is_none() {
             out.error(
                 unknown,
@@ -750,7 +791,7 @@ impl<'a> PiContext<'a> {
                 format!("{what} of PI {:?} names team {team:?}, which does not exist", self.key),
                 format!("add the team, or remove the {what}"),
             );
-        } else if self.teams.as_ref().is_some_and(|teams| !teams.contains(team)) {
+        } else if !in_pi {
             out.error(
                 not_in_pi,
                 pointer(),
@@ -771,7 +812,7 @@ impl<'a> PiContext<'a> {
         code: &'static str,
     ) {
         if let Some(period) = self.period
-            && !period.sprints.contains(&sprint)
+            && period.sprints.binary_search(&sprint).is_err()
         {
             out.error(
                 code,

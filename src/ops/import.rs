@@ -164,10 +164,8 @@ fn open_pass(path: &Path, options: &ImportOptions, phase: &str) -> Option<impl R
 /// the streaming reader does not take the input, for the whole-document path to decide.
 fn check_streamed(store: &mut dyn Store, options: &ImportOptions) -> Result<Option<Checked>> {
     let Input::File(path) = &options.input else { return Ok(None) };
-    let Some(skeleton) = open_pass(path, options, "reading").and_then(|r| stream::read_skeleton(r, &options.limits))
-    else {
-        return Ok(None);
-    };
+    let Some(source) = super::file_source(path, &options.progress, "reading").ok() else { return Ok(None) };
+    let Some(skeleton) = stream::read_skeleton(&source, &options.limits) else { return Ok(None) };
     let Some(reader) = open_pass(path, options, "checking") else { return Ok(None) };
     let (verdict, planned) = stream::check_pis(reader, &options.limits, &skeleton, |archive_pis| {
         plan_against(&mut |start, each_pi| store.stream_snapshot(start, each_pi), skeleton.data(), archive_pis)

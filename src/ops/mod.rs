@@ -97,6 +97,29 @@ pub(crate) fn open_pass(
     Ok(BufReader::with_capacity(1 << 16, ProgressReader::new(file, progress.clone())))
 }
 
+/// A regular file as the streaming reader's [`archive::stream::Source`]: its passes report the
+/// bytes read as the phase `<phase> <path>`; pass 1 reads the ends of the file directly.
+///
+/// # Errors
+///
+/// When the file cannot be opened or is not a regular file (a pipe cannot be read twice).
+pub(crate) fn file_source(
+    path: &Path,
+    progress: &SharedProgress,
+    phase: &str,
+) -> std::io::Result<archive::stream::FileSource<impl Fn(File) -> BufReader<ProgressReader<File>> + use<>>> {
+    let file = File::open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(std::io::Error::other("not a regular file"));
+    }
+    let (progress, label, len) = (progress.clone(), format!("{phase} {}", path.display()), meta.len());
+    Ok(archive::stream::FileSource::new(file, move |file| {
+        progress.phase(&label, Some(len));
+        BufReader::with_capacity(1 << 16, ProgressReader::new(file, progress.clone()))
+    }))
+}
+
 /// Reads and checks an archive from `input` (integrity, version, shape, counts; not semantics).
 ///
 /// # Errors

@@ -115,12 +115,8 @@ fn validate_one(input: &Input, options: &ValidateOptions) -> FileReport {
 /// gives up, in which case the full reader runs and produces the exact error.
 fn streamed(input: &Input, options: &ValidateOptions) -> Option<crate::archive::stream::Streamed> {
     let Input::File(path) = input else { return None };
-    let mut pass = 0;
-    let open = || {
-        pass += 1;
-        super::open_pass(path, &options.progress, if pass == 1 { "reading" } else { "checking" })
-    };
-    crate::archive::stream::validate(open, &options.limits)
+    let source = super::file_source(path, &options.progress, "checking").ok()?;
+    crate::archive::stream::validate(&source, &options.limits)
 }
 
 /// An error that stops an archive from being read, as a finding with a stable code.
