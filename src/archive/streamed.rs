@@ -13,7 +13,9 @@
 //!    handle). Reading the store and writing the archive so run side by side, and nothing holds
 //!    more than a few batches of PIs and one frame at a time.
 //! 2. [`Spooled::write_to`]: one frame with the document up to `"data":` (its header now
-//!    complete), the spooled frames copied as they are, and one frame with the closing `}`.
+//!    complete), the spooled frames copied as they are, and one frame with the closing `}`. The
+//!    parts of `data` before and after the PIs are frames of their own among the spooled ones,
+//!    so that the streaming reader decompresses little to find them.
 //!    SPEC.md 2.1 describes this layout; `zstd -dc` and every conforming reader see one document.
 //!
 //! [`Spooled::verify`] then reads the written file back and checks that it holds exactly the
@@ -271,7 +273,16 @@ fn write_data(rx: Receiver<Piece<'_>>, spool: File) -> io::Result<WrittenData> {
         let mut out = BufWriter::with_capacity(1 << 16, &mut frames);
         for piece in rx {
             match piece {
-                Piece::Bytes(bytes) => out.write_all(&bytes)?,
+                // The data around the PIs gets frames of its own, so that a reader finds the
+                // configuration without the PIs by decompressing the frames at the two ends of
+                // the archive only (`stream.rs`, pass 1).
+                Piece::Bytes(bytes) => {
+                    out.flush()?;
+                    out.get_mut().end_frame()?;
+                    out.write_all(&bytes)?;
+                    out.flush()?;
+                    out.get_mut().end_frame()?;
+                }
                 Piece::Pis(batch) => {
                     for pi in &batch {
                         let pi: &Pi = pi;
@@ -468,18 +479,24 @@ mod tests {
         config.sort();
         let (_, bytes) = streamed(&config, &tokens, Scope::Full, Utc::now());
         let mut rest = &bytes[..];
-        let mut frames = 0;
+        let mut frames = Vec::new();
         while !rest.is_empty() {
             let size = zstd::zstd_safe::find_frame_compressed_size(rest).unwrap();
             let content = zstd::zstd_safe::get_frame_content_size(rest).unwrap().unwrap();
             assert!(content <= FRAME_CONTENT as u64);
             let header = crate::archive::sniff::frame_header(rest).unwrap();
             assert!(header.checksum && header.window_size <= 1 << MAX_WINDOW_LOG);
+            frames.push(zstd::decode_all(&rest[..size]).unwrap());
             rest = &rest[size..];
-            frames += 1;
         }
-        // 12 MB of JSON: prefix, at least three data frames, closing brace.
-        assert!(frames >= 5, "{frames} frames");
+        // 12 MB of JSON: prefix, the data before the PIs, at least three frames of PIs, the data
+        // after them, closing brace.
+        assert!(frames.len() >= 7, "{} frames", frames.len());
+        assert!(frames[0].ends_with(br#","data":"#));
+        assert!(frames[1].starts_with(br#"{"admins":"#) && frames[1].ends_with(br#","pis":["#));
+        let tail = &frames[frames.len() - 2];
+        assert!(tail.starts_with(br#"],"programs":"#) && tail.ends_with(b"]}"), "the data after the PIs");
+        assert_eq!(frames[frames.len() - 1], b"}");
     }
 
     #[test]
