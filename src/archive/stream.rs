@@ -199,8 +199,9 @@ pub fn read_skeleton(source: &(impl Source + ?Sized), limits: &Limits) -> Option
 /// PIs travel between the stages of pass 2 in runs of this many (fewer hand-overs)...
 const PI_RUN: usize = 32;
 
-/// ... or of this many bytes, whichever comes first (a few large PIs make a run too).
-const RUN_BYTES: usize = 1 << 20;
+/// ... or of this many bytes, whichever comes first (a few large PIs make a run too). Below the
+/// default string limit, so that the strings of a run need not be measured (see "Limits").
+const RUN_BYTES: usize = 512 << 10;
 
 /// How many runs may wait for each stage.
 const QUEUE: usize = 4;
@@ -337,12 +338,16 @@ struct Pool {
 
 impl Pool {
     fn new() -> Self {
-        let (give, take) = sync_channel(2 * QUEUE);
+        // As many as can be in flight: a run waiting for or being hashed, and for or being
+        // checked, on each checker.
+        let (give, take) = sync_channel(4 * QUEUE);
         Pool { give, take }
     }
 
+    /// A buffer from the pool, or a new one large enough for a run and a read: a buffer that
+    /// grows as it fills is copied each time it does.
     fn buffer(&self) -> Vec<u8> {
-        self.take.try_recv().unwrap_or_default()
+        self.take.try_recv().unwrap_or_else(|_| vec![0; RUN_BYTES + 2 * CHUNK])
     }
 }
 
@@ -635,19 +640,23 @@ impl<R: Read> Scanner<R> {
         if self.eof {
             return Ok(false);
         }
-        if self.start > 0 {
+        // The unconsumed bytes move to the front only once at least as many were consumed before
+        // them, so that a value that grows over several reads is not moved on every read.
+        if self.start > 0 && self.start >= self.end - self.start {
             self.buf.copy_within(self.start..self.end, 0);
             self.end -= self.start;
             self.start = 0;
         }
-        if self.end >= self.max_value {
+        if self.end - self.start >= self.max_value {
             return Err(FallBack);
         }
         if self.buf.len() - self.end < CHUNK {
             self.buf.resize(self.end + CHUNK, 0);
         }
+        // A read at a time: a run is cut once every whole PI read so far is in it (see
+        // `compact_pis`), so larger reads would make larger runs.
         let n = loop {
-            match self.inner.read(&mut self.buf[self.end..]) {
+            match self.inner.read(&mut self.buf[self.end..self.end + CHUNK]) {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 other => break other?,
             }
@@ -838,22 +847,9 @@ impl<R: Read> Scanner<R> {
                 spans.push(pi..pi_end);
                 pi = pi_end + 1;
                 searched = pi;
-                if spans.len() >= PI_RUN || pi_end >= RUN_BYTES {
-                    let spans = std::mem::replace(&mut spans, Vec::with_capacity(PI_RUN));
-                    let count = spans.len();
-                    let bytes = std::mem::replace(&mut self.buf, pool.buffer());
-                    // What follows the run goes to the front of the new buffer.
-                    let rest = self.start + pi..self.end;
-                    if self.buf.len() < rest.len() + CHUNK {
-                        self.buf.resize(rest.len() + CHUNK, 0);
-                    }
-                    self.buf[..rest.len()].copy_from_slice(&bytes[rest.clone()]);
-                    let region = self.start..self.start + pi_end;
-                    (self.start, self.end, pi, searched) = (0, rest.len(), 0, 0);
-                    each(Run { first, bytes, region, spans, compact: true, pool: Some(pool.give.clone()) })?;
-                    first += count;
-                }
-            } else if let Some(at) = end.find(&window[pi..]) {
+                continue;
+            }
+            if let Some(at) = end.find(&window[pi..]) {
                 spans.push(pi..pi + at);
                 // The last run is copied: the scanner goes on in this buffer.
                 let bytes = window[..pi + at].to_vec();
@@ -861,11 +857,27 @@ impl<R: Read> Scanner<R> {
                 self.start += pi + at + 1;
                 each(Run { first, bytes, region, spans, compact: true, pool: None })?;
                 return Ok(true);
-            } else {
-                searched = window.len().saturating_sub(BETWEEN_PIS.len() - 1).max(pi);
-                if !self.fill()? {
-                    return Err(FallBack);
+            }
+            // Every whole PI in the window is cut; a full run is handed over, what follows it (a
+            // part of the next PI) goes to the front of a buffer from the pool.
+            let run_end = spans.last().map_or(0, |span| span.end);
+            if spans.len() >= PI_RUN || run_end >= RUN_BYTES {
+                let spans = std::mem::replace(&mut spans, Vec::with_capacity(PI_RUN));
+                let count = spans.len();
+                let bytes = std::mem::replace(&mut self.buf, pool.buffer());
+                let rest = self.start + pi..self.end;
+                if self.buf.len() < rest.len() + CHUNK {
+                    self.buf.resize(rest.len() + CHUNK, 0);
                 }
+                self.buf[..rest.len()].copy_from_slice(&bytes[rest.clone()]);
+                let region = self.start..self.start + run_end;
+                (self.start, self.end, pi) = (0, rest.len(), 0);
+                each(Run { first, bytes, region, spans, compact: true, pool: Some(pool.give.clone()) })?;
+                first += count;
+            }
+            searched = (self.end - self.start).saturating_sub(BETWEEN_PIS.len() - 1).max(pi);
+            if !self.fill()? {
+                return Err(FallBack);
             }
         }
     }
