@@ -49,6 +49,7 @@ use std::ops::Range;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
+use serde::Deserialize as _;
 use serde::de::DeserializeOwned;
 use sha2::{Digest as _, Sha256};
 
@@ -228,7 +229,10 @@ pub fn check_pis<R: Read + Send, T>(
 
 /// How many threads parse and check PIs in pass 2.
 fn checkers() -> usize {
-    std::thread::available_parallelism().map_or(1, std::num::NonZero::get).clamp(1, 4)
+    std::env::var("XCHECKERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, std::num::NonZero::get).clamp(1, 4))
 }
 
 /// Pass 2 (see the module documentation); `consume` gets the PIs in document order on this
@@ -428,6 +432,7 @@ fn check_runs(
     max_string: usize,
 ) -> Step<Vec<CheckedRun>> {
     let mut checked = Vec::new();
+    let mut reused: Option<Pi> = None;
     for run in runs {
         // One UTF-8 check for the run; the parser then takes `&str`s and checks no string again.
         let text = std::str::from_utf8(run.text()).map_err(|_| FallBack)?;
@@ -442,13 +447,31 @@ fn check_runs(
         };
         let mut pis = Vec::with_capacity(if out.is_some() { run.spans.len() } else { 0 });
         for (k, span) in run.spans.iter().enumerate() {
-            let pi: Pi = serde_json::from_str(text.get(span.clone()).ok_or(FallBack)?)?;
-            this.counts.add_pi(&pi);
-            validator.check_pi(run.first + k, &pi, &mut this.findings);
+            let text = text.get(span.clone()).ok_or(FallBack)?;
+            let pi = match &mut reused {
+                // PIs that are only checked are parsed into the same value again and again: its
+                // strings and lists are filled anew, not allocated (serde's `deserialize_in_place`,
+                // which gives the value a fresh parse gives; on an error it is not used).
+                Some(place) if out.is_none() => {
+                    let mut json = serde_json::Deserializer::from_str(text);
+                    Pi::deserialize_in_place(&mut json, place)?;
+                    json.end()?;
+                    &*place
+                }
+                _ => {
+                    let pi: Pi = serde_json::from_str(text)?;
+                    if out.is_none() {
+                        reused = Some(pi);
+                        reused.as_ref().ok_or(FallBack)?
+                    } else {
+                        pis.push(pi);
+                        pis.last().ok_or(FallBack)?
+                    }
+                }
+            };
+            this.counts.add_pi(pi);
+            validator.check_pi(run.first + k, pi, &mut this.findings);
             this.keys.push(pi.key.clone());
-            if out.is_some() {
-                pis.push(pi);
-            }
         }
         drop(run);
         if let Some(out) = &out {
@@ -1015,8 +1038,10 @@ struct PassOne {
     fingerprint: Fingerprint,
 }
 
+/// Parses a value from `raw`, whose UTF-8 is checked once for all its strings (serde_json checks
+/// each string of a byte slice on its own, which costs more than the one pass).
 fn parse<T: DeserializeOwned>(raw: &[u8]) -> Step<T> {
-    Ok(serde_json::from_slice(raw)?)
+    Ok(serde_json::from_str(std::str::from_utf8(raw).map_err(|_| FallBack)?)?)
 }
 
 impl Visit for PassOne {
@@ -1062,7 +1087,7 @@ fn skeleton_of<R: Read>(mut scanner: Scanner<R>) -> Step<Skeleton> {
 }
 
 /// Pass 1 over the two ends of the document: from the start until the PI array starts
-/// ([`START_OF_PIS`]), and from the end back until it ends (the last [`END_OF_PIS`]). For a
+/// ([`START_OF_PIS`]), and from the end back until it ends ([`END_OF_PIS`]). For a
 /// zstd archive of several frames, as the writer makes them, only the frames at the two ends
 /// are read and decompressed (`frames.rs`); for plain JSON, only the bytes there. The document
 /// with the PIs cut out is then read as [`pass_one`] reads a whole one: the skeleton is the
@@ -1078,7 +1103,10 @@ fn pass_one_ends(read_at: frames::ReadAt) -> Step<Skeleton> {
     }
     let zstd = first == sniff::ZSTD_MAGIC || (first[0] & 0xF0 == 0x50 && first[1..4] == [0x2A, 0x4D, 0x18]);
     let (mut head, tail) = if zstd { zstd_ends(read_at)? } else { json_ends(read_at)? };
-    let tail_start = memchr::memmem::rfind(&tail, END_OF_PIS).ok_or(FallBack)?;
+    // The first end of the PI array in what was decompressed of the end (the reference writer
+    // starts a frame there, SPEC.md 2.1): a valid document holds the sequence once, and a
+    // forged one makes pass 2 see other bytes than this skeleton's.
+    let tail_start = memchr::memmem::find(&tail, END_OF_PIS).ok_or(FallBack)?;
     let head_end = memchr::memmem::find(&head, START_OF_PIS).ok_or(FallBack)? + START_OF_PIS.len();
     head.truncate(head_end);
     head.extend_from_slice(&tail[tail_start..]);
@@ -1102,7 +1130,7 @@ fn zstd_ends(read_at: frames::ReadAt) -> Step<(Vec<u8>, Vec<u8>)> {
         let mut before = frames::decompress(&frames::read_range(read_at, range, ENDS_MAX)?, ENDS_MAX)?;
         before.extend_from_slice(&tail);
         tail = before;
-        if memchr::memmem::rfind(&tail, END_OF_PIS).is_some() {
+        if memchr::memmem::find(&tail, END_OF_PIS).is_some() {
             return Ok((head, tail));
         }
         if tail.len() > ENDS_MAX {
@@ -1145,7 +1173,7 @@ fn json_ends(read_at: frames::ReadAt) -> Step<(Vec<u8>, Vec<u8>)> {
         if !frames::exact_at(read_at, &mut tail, start)? {
             return Err(FallBack);
         }
-        if memchr::memmem::rfind(&tail, END_OF_PIS).is_some() {
+        if memchr::memmem::find(&tail, END_OF_PIS).is_some() {
             return Ok((head, tail));
         }
         if start == 0 || want >= ENDS_MAX as u64 {
@@ -1260,6 +1288,41 @@ mod tests {
         let described = ["type", "$ref", "oneOf", "anyOf", "allOf", "enum", "const"];
         assert!(described.iter().any(|key| node.get(key).is_some()), "an untyped value in the schema: {node}");
         deepest
+    }
+
+    /// `check_runs` parses PIs into one reused value: after any PI, parsing another in place
+    /// must give exactly what a fresh parse gives (members absent now but present before
+    /// included).
+    #[test]
+    fn a_pi_parsed_in_place_is_the_pi_a_fresh_parse_gives() {
+        let (config, _) = crate::sample::generate(crate::sample::SampleSize::Demo);
+        let mut pis: Vec<Pi> = config.pis.clone();
+        let mut bare = pis[0].clone();
+        bare.feature_filter = None;
+        bare.teams = None;
+        bare.capacity.clear();
+        bare.objectives.truncate(1);
+        for objective in &mut bare.objectives {
+            (objective.description, objective.business_value_planned, objective.team) = (None, None, None);
+        }
+        for milestone in &mut bare.milestones {
+            (milestone.date, milestone.description, milestone.kind, milestone.team) = (None, None, None, None);
+        }
+        let mut full = pis[1].clone();
+        full.teams = Some(vec!["A".into(), "B".into()]);
+        full.feature_filter = Some(crate::model::ScopeFilter::JiraFilter { filter_id: "1".into() });
+        pis.extend([bare.clone(), full, bare]);
+        let texts: Vec<String> =
+            pis.iter().map(|pi| String::from_utf8(crate::model::canonical::to_canonical_vec(pi)).unwrap()).collect();
+        for first in &texts {
+            for next in &texts {
+                let mut place: Pi = serde_json::from_str(first).unwrap();
+                let mut json = serde_json::Deserializer::from_str(next);
+                Pi::deserialize_in_place(&mut json, &mut place).unwrap();
+                json.end().unwrap();
+                assert_eq!(place, serde_json::from_str::<Pi>(next).unwrap());
+            }
+        }
     }
 
     #[test]
