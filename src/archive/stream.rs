@@ -12,20 +12,23 @@
 //! Two passes over the file, because PIs come before the programs and teams they are checked
 //! against (canonical member order):
 //! 1. the header and the small parts of `data` (admins, periods, programs, settings, teams) into a
-//!    skeleton [`Configuration`] with no PIs. For a zstd archive of several frames, as the writer
-//!    makes them, only the frames at the two ends of the document are decompressed, until the
-//!    start and the end of the PI array are in sight (`frames.rs`); otherwise the whole document
-//!    is read and the PIs skipped (a compact PI array by searching for what follows it, anything
+//!    skeleton [`Configuration`] with no PIs. Only the two ends of the document are read, until
+//!    the start and the end of the PI array are in sight: for zstd, the frames there are found
+//!    by their headers and decompressed (`frames.rs`; the reference writer gives the data around
+//!    the PIs frames of their own, SPEC.md 2.1), for plain JSON the bytes there are read. Where
+//!    that does not work (pretty-printed JSON, more than 16 MiB at an end), the whole document is
+//!    read and the PIs skipped (a compact PI array by searching for what follows it, anything
 //!    else element by element). Pass 1 only prepares: it reads with the size cap alone (and
 //!    zstd's window limit), holds no value over 4 MiB, and everything it took is read again by
 //!    pass 2 and compared;
 //! 2. the whole document again, as a pipeline ([`check_pis`]): one thread decompresses, walks the
 //!    document and cuts the PI array into runs of PIs (a compact array at the bytes between two
 //!    PIs, `},{"capacity":`, any other element by element); one thread hashes the runs for the
-//!    content and integrity digests; several threads parse, count and check them
-//!    ([`Validator::check_pi`], each run's findings kept apart and put back in PI order), and
-//!    hand them on in document order to an import, or drop them. Only the PIs' keys are kept.
-//!
+//!    content and integrity digests (both at once, `sha_pair.rs`); one thread per core parses,
+//!    counts and checks them ([`Validator::check_pi`], each run's findings kept apart and put
+//!    back in PI order), and hands them on in document order to an import, or drops them. Only
+//!    the PIs' keys are kept.
+
 //! Pass 2 also fingerprints the non-PI bytes and compares them with pass 1's, so that a file that
 //! changes between the passes is not judged from two different documents.
 //!
@@ -168,6 +171,9 @@ where
         return std::os::unix::fs::FileExt::read_at(&self.file, buf, offset);
         #[cfg(windows)]
         return std::os::windows::fs::FileExt::seek_read(&self.file, buf, offset);
+        // Elsewhere pass 1 reads the whole document instead.
+        #[cfg(not(any(unix, windows)))]
+        return Err(io::Error::from(io::ErrorKind::Unsupported));
     }
 }
 
