@@ -14,20 +14,25 @@ build_release() {
 }
 
 # measure NAME CMD...: runs CMD under /usr/bin/time, appends "NAME seconds maxrss_kb" to $RESULTS.
-# A caller may define `before_measure` (say, a database checkpoint); it runs untimed first.
+# The wall time comes from bash's microsecond clock around the run (GNU time's %e has a
+# resolution of 10 ms, too coarse for the smaller samples); both sides pay the same fork of
+# /usr/bin/time. A caller may define `before_measure` (say, a database checkpoint); it runs
+# untimed first.
 measure() {
   local name=$1; shift
-  local out
+  local out start end
   out=$(mktemp)
   if declare -F before_measure >/dev/null; then before_measure; fi
-  if ! /usr/bin/time -f '%e %M' -o "$out" "$@" >/dev/null 2>"$out.err"; then
+  start=${EPOCHREALTIME/,/.}
+  if ! /usr/bin/time -f '%M' -o "$out" "$@" >/dev/null 2>"$out.err"; then
     cat "$out.err" >&2; die "$name failed: $*"
   fi
-  echo "$name $(tail -n 1 "$out")" >>"$RESULTS"
+  end=${EPOCHREALTIME/,/.}
+  echo "$name $(awk -v a="$start" -v b="$end" 'BEGIN {printf "%.4f", b - a}') $(tail -n 1 "$out")" >>"$RESULTS"
   rm -f "$out" "$out.err"
 }
 
-median() { sort -n | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else printf "%.3f\n", (a[NR/2]+a[NR/2+1])/2}'; }
+median() { sort -n | awk '{a[NR]=$1} END {if (NR%2) m = a[(NR+1)/2]; else m = (a[NR/2]+a[NR/2+1])/2; printf "%.3f\n", m}'; }
 # med NAME FIELD: the median of field FIELD (2 = seconds, 3 = peak RSS in KiB) of NAME's lines.
 med() { awk -v n="$1" -v f="$2" '$1==n {print $f}' "$RESULTS" | median; }
 mib() { awk -v k="$1" 'BEGIN {printf "%.1f", k/1024}'; }
