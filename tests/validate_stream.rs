@@ -223,3 +223,16 @@ fn large_pis_and_long_strings_in_them_get_the_full_readers_verdict() {
     assert!(archive::read(&bytes[..], &Limits::default()).is_err());
     assert!(!compare(&bytes, "a string over the limit"));
 }
+
+/// Counts in the header are claims to be checked, never sizes to allocate by: a header that
+/// claims a quadrillion PIs is refused (exit 5 in the full reader), not a cause to reserve memory.
+#[test]
+fn a_header_that_claims_a_quadrillion_pis_is_refused_not_believed() {
+    let mut doc = json_doc(&sealed());
+    doc["header"]["counts"]["pis"] = 1_000_000_000_000_000u64.into();
+    reseal(&mut doc);
+    let bytes = writer_layout(&doc);
+    assert!(archive::read(&bytes[..], &Limits::default()).is_err());
+    assert!(!compare(&bytes, "lying counts"));
+    assert!(!compare(&in_frames(&bytes, 1 << 10), "lying counts, in frames"));
+}

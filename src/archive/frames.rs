@@ -20,8 +20,8 @@ use super::sniff::{self, MAX_WINDOW_LOG, ZSTD_MAGIC};
 /// Reads bytes at an offset, as `pread` does: fewer than asked only at the end of the input.
 pub(crate) type ReadAt<'a> = &'a dyn Fn(&mut [u8], u64) -> io::Result<usize>;
 
-/// The most block headers [`zstd_frames`] reads before it gives up (one per 128 KiB of a
-/// writer's archive: this is 12 GiB of JSON).
+/// The most frame and block headers [`zstd_frames`] reads before it gives up (about one per
+/// 128 KiB of a writer's archive: this is 12 GiB of JSON).
 const MAX_BLOCKS: usize = 100_000;
 
 fn malformed(what: &str) -> io::Error {
@@ -55,6 +55,12 @@ pub(crate) fn zstd_frames(read_at: ReadAt) -> io::Result<Vec<Range<u64>>> {
         let mut magic = [0u8; 4];
         if !exact_at(read_at, &mut magic, at)? {
             return Ok(frames);
+        }
+        // Each frame and block header read counts, so that a file of tiny frames is not walked
+        // for ever.
+        blocks += 1;
+        if blocks > MAX_BLOCKS {
+            return Err(malformed("more frames and blocks than this reader walks"));
         }
         if magic[0] & 0xF0 == 0x50 && magic[1..4] == [0x2A, 0x4D, 0x18] {
             let mut size = [0u8; 4];
@@ -244,5 +250,9 @@ mod tests {
         }
         assert!(of(b"{\"format\"").is_err());
         assert_eq!(of(b"").unwrap().len(), 0);
+        // A file of empty skippable frames is walked only so far.
+        let empty_skippable = [0x50u8, 0x2A, 0x4D, 0x18, 0, 0, 0, 0];
+        assert!(of(&empty_skippable.repeat(MAX_BLOCKS + 1)).is_err());
+        assert_eq!(of(&empty_skippable.repeat(10)).unwrap().len(), 0);
     }
 }

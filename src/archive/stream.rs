@@ -28,7 +28,7 @@
 //!    counts and checks them ([`Validator::check_pi`], each run's findings kept apart and put
 //!    back in PI order), and hands them on in document order to an import, or drops them. Only
 //!    the PIs' keys are kept.
-
+//!
 //! Pass 2 also fingerprints the non-PI bytes and compares them with pass 1's, so that a file that
 //! changes between the passes is not judged from two different documents.
 //!
@@ -234,11 +234,12 @@ pub fn check_pis<R: Read + Send, T>(
 }
 
 /// How many threads parse and check PIs in pass 2.
+///
+/// One per core: the reading and hashing stages are shorter than parsing and checking, and the
+/// threads share the cores (huge, two cores: three checkers were no faster than two, one was
+/// 15 % slower).
 fn checkers() -> usize {
-    std::env::var("XCHECKERS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, std::num::NonZero::get).clamp(1, 4))
+    std::thread::available_parallelism().map_or(1, std::num::NonZero::get).clamp(1, 4)
 }
 
 /// Pass 2 (see the module documentation); `consume` gets the PIs in document order on this
@@ -454,25 +455,20 @@ fn check_runs(
         let mut pis = Vec::with_capacity(if out.is_some() { run.spans.len() } else { 0 });
         for (k, span) in run.spans.iter().enumerate() {
             let text = text.get(span.clone()).ok_or(FallBack)?;
-            let pi = match &mut reused {
-                // PIs that are only checked are parsed into the same value again and again: its
-                // strings and lists are filled anew, not allocated (serde's `deserialize_in_place`,
-                // which gives the value a fresh parse gives; on an error it is not used).
-                Some(place) if out.is_none() => {
+            // PIs that are only checked are parsed into the same value again and again: its
+            // strings and lists are filled anew, not allocated (serde's `deserialize_in_place`,
+            // which gives the value a fresh parse gives; on an error it is not used).
+            let pi: &Pi = match (&out, &mut reused) {
+                (None, Some(place)) => {
                     let mut json = serde_json::Deserializer::from_str(text);
                     Pi::deserialize_in_place(&mut json, place)?;
                     json.end()?;
-                    &*place
+                    place
                 }
-                _ => {
-                    let pi: Pi = serde_json::from_str(text)?;
-                    if out.is_none() {
-                        reused = Some(pi);
-                        reused.as_ref().ok_or(FallBack)?
-                    } else {
-                        pis.push(pi);
-                        pis.last().ok_or(FallBack)?
-                    }
+                (None, empty) => empty.insert(serde_json::from_str(text)?),
+                (Some(_), _) => {
+                    pis.push(serde_json::from_str(text)?);
+                    pis.last().ok_or(FallBack)?
                 }
             };
             this.counts.add_pi(pi);
@@ -552,7 +548,8 @@ fn verdict(skeleton: &Skeleton, validator: &Validator, hashed: Hashed, mut runs:
     runs.sort_by_key(|run| run.first);
     let mut counts = skeleton.data.counts();
     let mut findings = PiFindings::default();
-    let mut keys = Vec::with_capacity(usize::try_from(header.counts.pis).unwrap_or(0));
+    // Sized from what was read, never from the header's counts, which a forged file may inflate.
+    let mut keys = Vec::with_capacity(runs.iter().map(|run| run.keys.len()).sum());
     for run in runs {
         if run.first != keys.len() {
             return Err(FallBack);
@@ -804,12 +801,9 @@ impl<R: Read> Scanner<R> {
         self.expect(b':')
     }
 
-    /// Skips an array written compactly (`[{` with nothing between) up to and including its
-    /// closing bracket, found as the first `end` (which starts with `]`) after it: in valid JSON
-    /// that sequence cannot occur inside a string (its quote would be escaped). Consumes nothing
-    /// and returns false for any other array. Only pass 1 skips, and pass 2 checks what it
-    /// read: a wrong end only makes the two passes disagree, and the fast path give up.
-    fn skip_compact_array(&mut self, end: &[u8]) -> Step<bool> {
+    /// Whether the array that is next (gives up if none is) starts `[{`, with nothing between: the
+    /// writer's compact layout. Consumes nothing.
+    fn at_compact_array(&mut self) -> Step<bool> {
         if self.peek()? != Some(b'[') {
             return Err(FallBack);
         }
@@ -818,7 +812,16 @@ impl<R: Read> Scanner<R> {
                 return Err(FallBack);
             }
         }
-        if self.buf[self.start + 1] != b'{' {
+        Ok(self.buf[self.start + 1] == b'{')
+    }
+
+    /// Skips an array written compactly (`[{` with nothing between) up to and including its
+    /// closing bracket, found as the first `end` (which starts with `]`) after it: in valid JSON
+    /// that sequence cannot occur inside a string (its quote would be escaped). Consumes nothing
+    /// and returns false for any other array. Only pass 1 skips, and pass 2 checks what it
+    /// read: a wrong end only makes the two passes disagree, and the fast path give up.
+    fn skip_compact_array(&mut self, end: &[u8]) -> Step<bool> {
+        if !self.at_compact_array()? {
             return Ok(false);
         }
         let finder = memchr::memmem::Finder::new(end);
@@ -848,15 +851,7 @@ impl<R: Read> Scanner<R> {
     /// A run is handed over in the buffer it was decompressed into (the scanner goes on in one
     /// from `pool`, with the part of the next PI already read): the PIs are never copied.
     fn compact_pis(&mut self, pool: &Pool, mut each: impl FnMut(Run) -> Step<()>) -> Step<bool> {
-        if self.peek()? != Some(b'[') {
-            return Err(FallBack);
-        }
-        while self.end - self.start < 2 {
-            if !self.fill()? {
-                return Err(FallBack);
-            }
-        }
-        if self.buf[self.start + 1] != b'{' {
+        if !self.at_compact_array()? {
             return Ok(false);
         }
         self.start += 1;
