@@ -236,3 +236,54 @@ fn a_header_that_claims_a_quadrillion_pis_is_refused_not_believed() {
     assert!(!compare(&bytes, "lying counts"));
     assert!(!compare(&in_frames(&bytes, 1 << 10), "lying counts, in frames"));
 }
+
+/// The document with `data` written as `data` is (not re-serialized), its digests computed over
+/// those bytes: what a tool that edits an archive and hashes its own output would write.
+fn sealed_over_raw_bytes(doc: &Value, data: &str) -> Vec<u8> {
+    use sha2::{Digest, Sha256};
+    let digest = |bytes: &[u8]| format!("sha256:{}", hex::encode(Sha256::digest(bytes)));
+    let mut header = doc["header"].clone();
+    header["content_digest"] = digest(data.as_bytes()).into();
+    header.as_object_mut().unwrap().remove("integrity_digest");
+    let canonical_header = String::from_utf8(serde_json_canonicalizer::to_vec(&header).unwrap()).unwrap();
+    let whole = format!(r#"{{"data":{data},"format":"ativo-backup","format_version":1,"header":{canonical_header}}}"#);
+    header["integrity_digest"] = digest(whole.as_bytes()).into();
+    format!(r#"{{"format":"ativo-backup","format_version":1,"header":{header},"data":{data}}}"#).into_bytes()
+}
+
+/// Issue 6 review: the fast path hashed the PIs as they are in the file, so a PI written
+/// otherwise than canonically (a space, `10.0`, an escape, members in another order), with
+/// digests over those bytes, was accepted, while the full reader (which hashes the canonical
+/// form) refuses it. Now such a PI makes the fast path give up.
+#[test]
+fn issue6_pis_not_in_canonical_form_with_digests_over_their_bytes_are_not_accepted() {
+    let doc = json_doc(&sealed());
+    let data = String::from_utf8(ativo_backup::model::canonical::to_canonical_vec(&doc["data"])).unwrap();
+    let good = sealed_over_raw_bytes(&doc, &data);
+    assert!(compare(&good, "canonical, sealed over its bytes"), "the canonical form fell back");
+    let first_capacity = &doc["data"]["pis"][0]["capacity"][0];
+    let (sprint, team) = (&first_capacity["sprint"], first_capacity["team"].as_str().unwrap());
+    let member = format!(r#"{{"sprint":{sprint},"team":"{team}","#);
+    assert!(data.contains(&member), "{data}");
+    let value = format!(r#""value":{}"#, first_capacity["value"]);
+    let variants = [
+        data.replacen(r#"{"capacity":["#, r#"{"capacity": ["#, 1),
+        data.replacen(&value, &format!("{value}.0"), 1),
+        data.replacen(
+            &format!(r#""team":"{team}""#),
+            &format!(r#""team":"\u{:04x}{}""#, team.as_bytes()[0], &team[1..]),
+            1,
+        ),
+        data.replacen(&member, &format!(r#"{{"team":"{team}","sprint":{sprint},"#), 1),
+    ];
+    for (n, variant) in variants.iter().enumerate() {
+        assert_ne!(variant, &data, "variant {n} changes nothing");
+        for bytes in [
+            sealed_over_raw_bytes(&doc, variant),
+            zstd::bulk::compress(&sealed_over_raw_bytes(&doc, variant), 3).unwrap(),
+        ] {
+            assert!(archive::read(&bytes[..], &Limits::default()).is_err(), "variant {n}: the full reader accepts it");
+            assert!(!compare(&bytes, &format!("variant {n}")), "variant {n}: the fast path accepts it");
+        }
+    }
+}

@@ -67,7 +67,12 @@ pub(crate) fn zstd_frames(read_at: ReadAt) -> io::Result<Vec<Range<u64>>> {
             if !exact_at(read_at, &mut size, at + 4)? {
                 return Err(io::ErrorKind::UnexpectedEof.into());
             }
-            at += 8 + u64::from(u32::from_le_bytes(size));
+            let size = u64::from(u32::from_le_bytes(size));
+            // Whole, as every frame must be: its last byte is there.
+            if size > 0 && !exact_at(read_at, &mut [0u8], at + 8 + size - 1)? {
+                return Err(io::ErrorKind::UnexpectedEof.into());
+            }
+            at += 8 + size;
             continue;
         }
         if magic != ZSTD_MAGIC {
@@ -250,6 +255,8 @@ mod tests {
         }
         assert!(of(b"{\"format\"").is_err());
         assert_eq!(of(b"").unwrap().len(), 0);
+        // A skippable frame cut short is not whole either.
+        assert!(of(&[0x50u8, 0x2A, 0x4D, 0x18, 9, 0, 0, 0, 1, 2]).is_err());
         // A file of empty skippable frames is walked only so far.
         let empty_skippable = [0x50u8, 0x2A, 0x4D, 0x18, 0, 0, 0, 0];
         assert!(of(&empty_skippable.repeat(MAX_BLOCKS + 1)).is_err());

@@ -16,18 +16,20 @@
 //!    the start and the end of the PI array are in sight: for zstd, the frames there are found
 //!    by their headers and decompressed (`frames.rs`; the reference writer gives the data around
 //!    the PIs frames of their own, SPEC.md 2.1), for plain JSON the bytes there are read. Where
-//!    that does not work (pretty-printed JSON, more than 16 MiB at an end), the whole document is
-//!    read and the PIs skipped (a compact PI array by searching for what follows it, anything
-//!    else element by element). Pass 1 only prepares: it reads with the size cap alone (and
-//!    zstd's window limit), holds no value over 4 MiB, and everything it took is read again by
-//!    pass 2 and compared;
+//!    that does not work (pretty-printed JSON, more than 16 MiB or 64 frames at an end), the whole
+//!    document is read and the PIs skipped (a compact PI array by searching for what follows it,
+//!    anything else element by element). Pass 1 only prepares: it holds at most 16 MiB at either
+//!    end, or, reading the whole document, checks the size cap alone (and zstd's window limit)
+//!    and holds no value over 4 MiB; everything it took is read again by pass 2 and compared;
 //! 2. the whole document again, as a pipeline ([`check_pis`]): one thread decompresses, walks the
 //!    document and cuts the PI array into runs of PIs (a compact array at the bytes between two
 //!    PIs, `},{"capacity":`, any other element by element); one thread hashes the runs for the
-//!    content and integrity digests (both at once, `sha_pair.rs`); one thread per core parses,
-//!    counts and checks them ([`Validator::check_pi`], each run's findings kept apart and put
-//!    back in PI order), and hands them on in document order to an import, or drops them. Only
-//!    the PIs' keys are kept.
+//!    content and integrity digests (both at once, `sha_pair.rs`) over the PIs' bytes as they
+//!    are in the file; one thread per core (up to four) parses, counts and checks them
+//!    ([`Validator::check_pi`], each run's findings kept apart and put back in PI order),
+//!    checks that each PI's bytes are its canonical form, without which those digests would not
+//!    be the full reader's (`model::canonical::is_canonical_form`), and hands them on in
+//!    document order to an import, or drops them. Only the PIs' keys are kept.
 //!
 //! Pass 2 also fingerprints the non-PI bytes and compares them with pass 1's, so that a file that
 //! changes between the passes is not judged from two different documents.
@@ -61,7 +63,7 @@ use super::frames;
 use super::guard::{self, Guard};
 use super::sniff::{self, Layout, MAX_WINDOW_LOG};
 use super::{FORMAT, FORMAT_VERSION, Header, Limits};
-use crate::model::canonical::data_around_pis;
+use crate::model::canonical::{data_around_pis, is_canonical_form};
 use crate::model::validate::{Finding, PiFindings, Validator};
 use crate::model::{Configuration, Counts, Pi};
 
@@ -332,12 +334,19 @@ impl Run {
 
 impl Drop for Run {
     fn drop(&mut self) {
-        if let Some(pool) = &self.pool {
-            // A full pool (or a reading stage that is gone) only means this buffer is freed.
+        // A buffer that a large PI made grow is freed rather than kept, so that the pool holds
+        // buffers of the usual size only. A full pool (or a reading stage that is gone) only
+        // means this buffer is freed too.
+        if let Some(pool) = &self.pool
+            && self.bytes.capacity() <= 2 * POOL_BUFFER
+        {
             let _ = pool.try_send(std::mem::take(&mut self.bytes));
         }
     }
 }
+
+/// The size of a buffer from the [`Pool`]: a run and a read.
+const POOL_BUFFER: usize = RUN_BYTES + 2 * CHUNK;
 
 /// Buffers that runs of a compact PI array leave behind, for the reading stage to decompress
 /// into again: memory that is used again costs nothing, while the kernel clears every fresh
@@ -358,7 +367,7 @@ impl Pool {
     /// A buffer from the pool, or a new one large enough for a run and a read: a buffer that
     /// grows as it fills is copied each time it does.
     fn buffer(&self) -> Vec<u8> {
-        self.take.try_recv().unwrap_or_else(|_| vec![0; RUN_BYTES + 2 * CHUNK])
+        self.take.try_recv().unwrap_or_else(|_| vec![0; POOL_BUFFER])
     }
 }
 
@@ -471,6 +480,14 @@ fn check_runs(
                     pis.last().ok_or(FallBack)?
                 }
             };
+            // The hashing stage hashes the PI's bytes as they are in the file (see "Hashing" in
+            // `hash_runs`): that is the full reader's digest only if they are the PI's canonical
+            // form, so anything else gives up (a PI with a line break, from a pretty-printed
+            // archive, is hashed in canonical form there instead).
+            let rehashed = !run.compact && memchr::memchr(b'\n', text.as_bytes()).is_some();
+            if !rehashed && !is_canonical_form(pi, text.as_bytes()) {
+                return Err(FallBack);
+            }
             this.counts.add_pi(pi);
             validator.check_pi(run.first + k, pi, &mut this.findings);
             this.keys.push(pi.key.clone());
@@ -497,10 +514,12 @@ struct Hashed {
 /// The digests are computed over the canonical data around the PIs (made from pass 1's
 /// skeleton) and the PIs' bytes **as they are in the file**, not re-serialized, unless a PI
 /// holds a line break (pretty-printed `.json` archives: those PIs are parsed here and hashed in
-/// canonical form). That is sound: the result equals the header's digests (which are over the
-/// canonical form) only if the bytes hashed are the canonical form of the data, so a file whose
-/// PIs are written any other way fails the comparison and goes to the full reader, while for the
-/// files the writer compresses (canonical, compact) it saves serializing every PI again.
+/// canonical form). Those bytes give the full reader's digests only if they are the PIs'
+/// canonical form, and the file is what says what the digests are: a tool that writes `10.0` or
+/// a space and hashes its own output makes a file whose digests match its bytes but not the
+/// canonical form, which the full reader refuses. So the checking stage compares each PI with
+/// its canonical form (`check_runs`), and any other PI makes the fast path give up; for the files
+/// the writer makes, that comparison costs a fraction of serializing every PI again.
 fn hash_runs(skeleton: &Skeleton, runs: Receiver<Arc<Run>>) -> Step<Hashed> {
     let raw_header = serde_json::from_slice::<Box<serde_json::value::RawValue>>(&skeleton.raw_header)?;
     let canonical_header =
@@ -624,16 +643,23 @@ const END_OF_PIS: &[u8] = b"],\"programs\":[";
 /// What is between two PIs in the writer's compact layout: `capacity` is a PI's first member.
 const BETWEEN_PIS: &[u8] = b"},{\"capacity\":";
 
+// `compact_pis` searches for both from the same offset.
+const _: () = assert!(BETWEEN_PIS.len() == END_OF_PIS.len());
+
 /// The most pass 1 decompresses at either end of a zstd archive before it reads the whole
 /// document instead.
 const ENDS_MAX: usize = 16 << 20;
+
+/// The most frames pass 1 decompresses at either end (the reference writer's archives need two
+/// at each; a file of many tiny frames is read whole instead).
+const ENDS_FRAMES: usize = 64;
 
 /// How much is read from the decompressor at a time.
 const CHUNK: usize = 256 * 1024;
 
 /// A window over the document: `buf[start..end]` is read and not yet consumed. It holds at most
-/// one value being looked at plus a chunk, so memory stays flat whatever the document's size
-/// (one array element must fit; the largest is a PI, kilobytes).
+/// one value being looked at (a run of PIs, for [`Scanner::compact_pis`]) plus a read, so memory
+/// stays flat whatever the document's size.
 struct Scanner<R> {
     inner: R,
     buf: Vec<u8>,
@@ -849,7 +875,7 @@ impl<R: Read> Scanner<R> {
     /// array's elements, because JSON's grammar splits a list of values in one way only.
     ///
     /// A run is handed over in the buffer it was decompressed into (the scanner goes on in one
-    /// from `pool`, with the part of the next PI already read): the PIs are never copied.
+    /// from `pool`, with the part of the next PI already read): only the last run is copied.
     fn compact_pis(&mut self, pool: &Pool, mut each: impl FnMut(Run) -> Step<()>) -> Step<bool> {
         if !self.at_compact_array()? {
             return Ok(false);
@@ -873,12 +899,15 @@ impl<R: Read> Scanner<R> {
                 searched = pi;
                 continue;
             }
-            if let Some(at) = end.find(&window[pi..]) {
-                spans.push(pi..pi + at);
+            // Both sequences have the same length, so what was searched for the one was for the
+            // other too.
+            if let Some(at) = end.find(&window[searched..]) {
+                let pi_end = searched + at;
+                spans.push(pi..pi_end);
                 // The last run is copied: the scanner goes on in this buffer.
-                let bytes = window[..pi + at].to_vec();
+                let bytes = window[..pi_end].to_vec();
                 let region = 0..bytes.len();
-                self.start += pi + at + 1;
+                self.start += pi_end + 1;
                 each(Run { first, bytes, region, spans, compact: true, pool: None })?;
                 return Ok(true);
             }
@@ -951,7 +980,10 @@ trait Visit {
 fn walk<R: Read>(scanner: &mut Scanner<R>, visit: &mut impl Visit) -> Step<()> {
     scanner.expect(b'{')?;
     scanner.key("format")?;
-    if serde_json::from_slice::<String>(scanner.value()?)? != FORMAT {
+    // Exactly as the writer writes it: any other spelling (escapes) goes to the full reader,
+    // which also measures that string against the limit.
+    let format = scanner.value()?;
+    if !(format.len() == FORMAT.len() + 2 && format[1..format.len() - 1] == *FORMAT.as_bytes() && format[0] == b'"') {
         return Err(FallBack);
     }
     scanner.expect(b',')?;
@@ -1095,8 +1127,8 @@ fn skeleton_of<R: Read>(mut scanner: Scanner<R>) -> Step<Skeleton> {
 /// same, because pass 1 takes nothing from the PIs. Where the cut is wrong (a forged
 /// document), pass 2 sees other bytes than this skeleton's and gives up.
 ///
-/// Gives up on anything else (pretty-printed JSON, a single frame, more than [`ENDS_MAX`]
-/// bytes at either end): [`pass_one`] then reads the whole document.
+/// Gives up on anything else (pretty-printed JSON, more than [`ENDS_MAX`] bytes or
+/// [`ENDS_FRAMES`] frames at either end): [`pass_one`] then reads the whole document.
 fn pass_one_ends(read_at: frames::ReadAt) -> Step<Skeleton> {
     let mut first = [0u8; 4];
     if !frames::exact_at(read_at, &mut first, 0)? {
@@ -1118,23 +1150,43 @@ fn pass_one_ends(read_at: frames::ReadAt) -> Step<Skeleton> {
 /// [`END_OF_PIS`] (both found in what is returned).
 fn zstd_ends(read_at: frames::ReadAt) -> Step<(Vec<u8>, Vec<u8>)> {
     let frame_ranges = frames::zstd_frames(read_at)?;
-    let has_start = |head: &[u8]| memchr::memmem::find(head, START_OF_PIS).is_some();
+    // Each search looks only at what was added since the last one (and at the bytes a match
+    // found now could start in), so that many small frames cost no more than a few large ones.
+    let overlap = START_OF_PIS.len() - 1;
     let mut head = Vec::new();
-    for range in &frame_ranges {
+    let mut searched = 0usize;
+    let mut found = false;
+    for range in frame_ranges.iter().take(ENDS_FRAMES) {
         let frame = frames::read_range(read_at, range, ENDS_MAX)?;
-        if frames::decompress_until(&frame, &mut head, ENDS_MAX, has_start)? {
+        found = frames::decompress_until(&frame, &mut head, ENDS_MAX, |head| {
+            let from = searched.saturating_sub(overlap);
+            searched = head.len();
+            memchr::memmem::find(&head[from..], START_OF_PIS).is_some()
+        })?;
+        if found {
             break;
         }
     }
-    let mut tail = Vec::new();
-    for range in frame_ranges.iter().rev() {
-        let mut before = frames::decompress(&frames::read_range(read_at, range, ENDS_MAX)?, ENDS_MAX)?;
-        before.extend_from_slice(&tail);
-        tail = before;
-        if memchr::memmem::find(&tail, END_OF_PIS).is_some() {
-            return Ok((head, tail));
+    if !found {
+        return Err(FallBack);
+    }
+    // The end: frames from the last back, each searched with the first bytes of the one after.
+    let overlap = END_OF_PIS.len() - 1;
+    let mut parts: Vec<Vec<u8>> = Vec::new();
+    let mut len = 0;
+    for range in frame_ranges.iter().rev().take(ENDS_FRAMES) {
+        let part = frames::decompress(&frames::read_range(read_at, range, ENDS_MAX)?, ENDS_MAX - len)?;
+        let after = parts.last().map_or(&[][..], |later| &later[..later.len().min(overlap)]);
+        let seam = [&part[part.len().saturating_sub(overlap)..], after].concat();
+        let ends_here =
+            memchr::memmem::find(&part, END_OF_PIS).is_some() || memchr::memmem::find(&seam, END_OF_PIS).is_some();
+        len += part.len();
+        parts.push(part);
+        if ends_here {
+            parts.reverse();
+            return Ok((head, parts.concat()));
         }
-        if tail.len() > ENDS_MAX {
+        if len >= ENDS_MAX {
             break;
         }
     }
@@ -1160,7 +1212,8 @@ fn json_ends(read_at: frames::ReadAt) -> Step<(Vec<u8>, Vec<u8>)> {
     let (mut known, mut past) = (head.len() as u64, 2 * head.len() as u64);
     while read_at(&mut [0u8], past - 1)? == 1 {
         known = past;
-        past *= 2;
+        // A source that never ends (a custom `Source`) gives up here, at 2^63 bytes.
+        past = past.checked_mul(2).ok_or(FallBack)?;
     }
     while past - known > 1 {
         let middle = known + (past - known) / 2;
@@ -1324,6 +1377,36 @@ mod tests {
                 assert_eq!(place, serde_json::from_str::<Pi>(next).unwrap());
             }
         }
+    }
+
+    /// Issue 6 review: a file of many tiny frames made pass 1 search and copy what it had
+    /// decompressed again for every frame (minutes for half a MB). The frames at each end are
+    /// now bounded, and each search looks at new bytes only.
+    #[test]
+    fn issue6_pass_one_reads_a_bounded_number_of_frames_at_each_end() {
+        let frames_of = |pieces: &[&[u8]]| -> Vec<u8> {
+            pieces.iter().flat_map(|piece| zstd::bulk::compress(piece, 3).unwrap()).collect()
+        };
+        let read_at = |file: &[u8]| {
+            let file = file.to_vec();
+            move |buf: &mut [u8], offset: u64| <[u8] as Source>::read_at(&file, buf, offset)
+        };
+        let filler = vec![&b"x"[..]; ENDS_FRAMES];
+        let found = |pieces: &[&[u8]]| zstd_ends(&read_at(&frames_of(pieces))).is_ok();
+        // The start of the PI array in the last frame the head may read, or just after it.
+        let mut head: Vec<&[u8]> = filler[..ENDS_FRAMES - 1].to_vec();
+        head.extend([START_OF_PIS, END_OF_PIS]);
+        assert!(found(&head));
+        head.insert(0, b"x");
+        assert!(!found(&head));
+        // The same for the end, and a sequence cut across two frames is still found.
+        let mut tail: Vec<&[u8]> = vec![START_OF_PIS, END_OF_PIS];
+        tail.extend(&filler[..ENDS_FRAMES - 1]);
+        assert!(found(&tail));
+        tail.push(b"x");
+        assert!(!found(&tail));
+        let (first, second) = END_OF_PIS.split_at(5);
+        assert!(found(&[START_OF_PIS, first, second, b"x"]));
     }
 
     #[test]
