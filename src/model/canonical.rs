@@ -93,7 +93,9 @@ pub fn is_canonical_form<T: Serialize + ?Sized>(value: &T, text: &[u8]) -> bool 
 /// token starts there, and the parser took that token for this very value. Without escapes the
 /// token's bytes are the value's, and they hold no quote (it would have ended the token), no
 /// backslash and no control character (raw ones are not JSON), none of which the writer
-/// escapes: so the token is the writer's too.
+/// escapes: so the token is the writer's too. A value that is not a string but is written as
+/// one must likewise be read only from the spelling it is written in: dates are, by
+/// `model::strict_date`.
 struct Comparer<'t> {
     text: &'t [u8],
     at: usize,
