@@ -482,6 +482,22 @@ fn readers_see_a_consistent_snapshot(b: &dyn Backend) {
     assert_eq!(st.snapshot().unwrap().config, sorted(rich()));
 }
 
+/// A row that breaks a rule the schema cannot state (here: override teams of a PI that says it
+/// has none) fails the read in the middle of a table, naming the table; the store is not
+/// changed, and the same connection reads on once the row is mended (a PostgreSQL read stops
+/// taking rows mid-stream there).
+fn a_row_edited_outside_fails_the_read_and_the_store_reads_on(b: &dyn Backend) {
+    let (f, mut st) = create(b);
+    write(st.as_mut(), &rich()).unwrap();
+    b.execute_raw(&f.location, "UPDATE pi SET has_team_override = (1 = 0) WHERE pi_key = 'PGRM2-2024Q1'");
+    let err = st.snapshot().unwrap_err().to_string();
+    assert!(err.contains("table pi_team") && err.contains("has_team_override = false"), "{err}");
+    let err = st.stream_snapshot(&mut |_, _| Ok(()), &mut |_| Ok(())).unwrap_err().to_string();
+    assert!(err.contains("table pi_team"), "{err}");
+    b.execute_raw(&f.location, "UPDATE pi SET has_team_override = (1 = 1) WHERE pi_key = 'PGRM2-2024Q1'");
+    assert_eq!(st.snapshot().unwrap().config, sorted(rich()));
+}
+
 fn host_aliases(b: &dyn Backend) {
     let (_f, mut st) = create(b);
     let old = host();
@@ -622,6 +638,7 @@ mod sqlite {
         replace_is_atomic,
         lock_is_exclusive_and_reported,
         readers_see_a_consistent_snapshot,
+        a_row_edited_outside_fails_the_read_and_the_store_reads_on,
         host_aliases,
         operations_log,
         api_tokens,
@@ -707,6 +724,7 @@ mod pg {
         pg_exact_round_trip => exact_round_trip,
         pg_replace_sees_current_and_logs => replace_sees_current_and_logs,
         pg_replace_is_atomic => replace_is_atomic,
+        pg_a_row_edited_outside_fails_the_read_and_the_store_reads_on => a_row_edited_outside_fails_the_read_and_the_store_reads_on,
         pg_lock_is_exclusive_and_reported => lock_is_exclusive_and_reported,
         pg_readers_see_a_consistent_snapshot => readers_see_a_consistent_snapshot,
         pg_host_aliases => host_aliases,

@@ -38,10 +38,13 @@
 //! writes (about a second for the large sample). Smaller configurations, and users that may
 //! only read and write rows, take the row-checked path, which never blocks readers.
 
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::io::Write;
 use std::time::Duration;
 
 use postgres::error::{DbError, SqlState};
+use postgres::fallible_iterator::FallibleIterator;
 use postgres::types::{IsNull, ToSql, Type, to_sql_checked};
 use postgres::{Client, Config, IsolationLevel, NoTls, Transaction};
 
@@ -395,6 +398,16 @@ impl RowSink for Sink<'_, '_> {
 struct Source<'t, 'c> {
     tx: &'t mut Transaction<'c>,
     ctx: &'t Ctx,
+    /// Each `SELECT` prepared once per transaction: a streamed read runs the same few queries
+    /// once per batch of PIs, and a query given as text is parsed and described by the server
+    /// (a round trip of its own) every time.
+    statements: HashMap<String, postgres::Statement>,
+}
+
+impl<'t, 'c> Source<'t, 'c> {
+    fn new(tx: &'t mut Transaction<'c>, ctx: &'t Ctx) -> Self {
+        Source { tx, ctx, statements: HashMap::new() }
+    }
 }
 
 struct Row<'r> {
@@ -475,9 +488,18 @@ impl RowSource for Source<'_, '_> {
         let sql = table.select_range_sql(|i| format!("${i}"), range.after.is_some(), range.upto.is_some());
         let bounds: Vec<&(dyn postgres::types::ToSql + Sync)> =
             range.after.iter().chain(range.upto.iter()).map(|b| b as &(dyn postgres::types::ToSql + Sync)).collect();
-        let rows = self.tx.query(&sql, &bounds).map_err(self.ctx.on(&action))?;
-        for row in &rows {
-            each(&Row { row, table, ctx: self.ctx })?;
+        let statement = match self.statements.entry(sql) {
+            Entry::Occupied(e) => e.into_mut(),
+            Entry::Vacant(e) => {
+                let statement = self.tx.prepare(e.key()).map_err(self.ctx.on(&action))?;
+                e.insert(statement)
+            }
+        };
+        // Each row as it arrives: the server walks the index and sends on while the rows before
+        // are made into the model's values, instead of the two taking turns.
+        let mut rows = self.tx.query_raw(&*statement, bounds).map_err(self.ctx.on(&action))?;
+        while let Some(row) = rows.next().map_err(self.ctx.on(&action))? {
+            each(&Row { row: &row, table, ctx: self.ctx })?;
         }
         Ok(())
     }
@@ -553,19 +575,31 @@ fn begin_write<'c>(client: &'c mut Client, ctx: &Ctx, action: &str) -> Result<Tr
     let mut tx = client.transaction().map_err(ctx.on(action))?;
     // lock_timeout = 0 means "wait forever" to PostgreSQL; the shortest wait it knows is 1 ms.
     let ms = ctx.lock_timeout.as_millis().clamp(1, i32::MAX as u128);
-    tx.batch_execute(&format!("SET LOCAL lock_timeout = {ms}")).map_err(ctx.on(action))?;
+    tx.batch_execute(&format!("SET LOCAL lock_timeout = {ms}; {INDEX_ORDER}")).map_err(ctx.on(action))?;
     tx.execute("SELECT pg_advisory_xact_lock($1, $2)", &[&LOCK_CLASS, &LOCK_OBJECT]).map_err(ctx.on(action))?;
     Ok(tx)
 }
 
+/// Every query of this store reads a table in its primary key's order, whole or in ranges of PI
+/// keys (`relational::Table::select_range_sql`). PostgreSQL's default costs (a random page read
+/// priced at four sequential ones) make the planner answer a range with a bitmap scan and a
+/// sort, which on the huge sample takes 3 to 4 times the server time of walking the primary key
+/// (`EXPLAIN ANALYZE` of one batch of `capacity`: 12.4 ms against 3.2 ms) and the export 1.2
+/// times as long. Without sorts the planner walks the index, which hands the rows over in order.
+/// `SET LOCAL` ends with the transaction: other sessions, and the server's settings, are never
+/// touched.
+const INDEX_ORDER: &str = "SET LOCAL enable_sort = off";
+
 /// Begins a read transaction: one snapshot for every table, never waiting for a writer.
 fn begin_read<'c>(client: &'c mut Client, ctx: &Ctx) -> Result<Transaction<'c>, StoreError> {
-    client
+    let mut tx = client
         .build_transaction()
         .isolation_level(IsolationLevel::RepeatableRead)
         .read_only(true)
         .start()
-        .map_err(ctx.on("reading the store"))
+        .map_err(ctx.on("reading the store"))?;
+    tx.batch_execute(INDEX_ORDER).map_err(ctx.on("reading the store"))?;
+    Ok(tx)
 }
 
 fn commit(tx: Transaction<'_>, ctx: &Ctx, action: &str) -> Result<(), StoreError> {
@@ -620,14 +654,14 @@ fn suspend_foreign_keys(tx: &mut Transaction<'_>, ctx: &Ctx) -> Result<Vec<Strin
 }
 
 fn read_snapshot(tx: &mut Transaction<'_>, ctx: &Ctx) -> Result<Snapshot, StoreError> {
-    let mut src = Source { tx, ctx };
+    let mut src = Source::new(tx, ctx);
     let config = relational::read_configuration(&mut src)?;
     let api_tokens = relational::read_api_tokens(&mut src)?;
     Ok(Snapshot { config, api_tokens })
 }
 
 fn read_host(tx: &mut Transaction<'_>, ctx: &Ctx) -> Result<HostRecord, StoreError> {
-    relational::read_host_record(&mut Source { tx, ctx }, &ctx.location)
+    relational::read_host_record(&mut Source::new(tx, ctx), &ctx.location)
 }
 
 fn insert_operation(tx: &mut Transaction<'_>, ctx: &Ctx, op: &Operation) -> Result<(), StoreError> {
@@ -771,7 +805,7 @@ impl Store for PostgresStore {
     ) -> Result<()> {
         let ctx = &self.ctx;
         let mut tx = begin_read(&mut self.client, ctx)?;
-        let mut src = Source { tx: &mut tx, ctx };
+        let mut src = Source::new(&mut tx, ctx);
         let api_tokens = relational::read_api_tokens(&mut src)?;
         relational::stream_configuration::<Error>(&mut src, &mut |config| start(config, &api_tokens), each_pi)?;
         commit(tx, ctx, "reading the store")?;
@@ -787,7 +821,7 @@ impl Store for PostgresStore {
         // rolled back by the server). The rows read are counted for the choice of the bulk path.
         let mut current_rows = 0u64;
         let (op, new_rows) = replacement.prepare(&mut |start, each_pi| {
-            let mut src = Source { tx: &mut tx, ctx };
+            let mut src = Source::new(&mut tx, ctx);
             let api_tokens = relational::read_api_tokens(&mut src)?;
             let mut pi_rows = 0;
             let skeleton = relational::stream_configuration::<Error>(
@@ -848,7 +882,7 @@ impl Store for PostgresStore {
         let ctx = &self.ctx;
         let mut tx = begin_read(&mut self.client, ctx)?;
         let mut ops = Vec::new();
-        Source { tx: &mut tx, ctx }.rows(&relational::OPERATION_LOG, &mut |r| {
+        Source::new(&mut tx, ctx).rows(&relational::OPERATION_LOG, &mut |r| {
             ops.push(relational::read_operation(r)?);
             Ok(())
         })?;
