@@ -345,17 +345,47 @@ mod server {
         rows.iter().map(|r| r.get(0)).collect()
     }
 
+    /// Every constraint and index of the database, with its name, definition, tablespace,
+    /// storage parameters and comment: what a bulk replace drops and makes again.
+    fn keys_and_indexes(db: &TestDb) -> Vec<String> {
+        let mut c = db.client();
+        let rows = c
+            .query(
+                "SELECT format('constraint %s %s %s %s', conrelid::regclass, conname, pg_get_constraintdef(oid),
+                               coalesce(obj_description(oid, 'pg_constraint'), '-'))
+                 FROM pg_constraint WHERE connamespace = 'public'::regnamespace
+                 UNION ALL
+                 SELECT format('index %s %s %s %s %s', i.oid::regclass, pg_get_indexdef(i.oid), i.reltablespace,
+                               coalesce(i.reloptions::text, '-'), coalesce(obj_description(i.oid, 'pg_class'), '-'))
+                 FROM pg_class i WHERE i.relkind = 'i' AND i.relnamespace = 'public'::regnamespace
+                 ORDER BY 1",
+                &[],
+            )
+            .unwrap();
+        rows.iter().map(|r| r.get(0)).collect()
+    }
+
     #[test]
     fn pg_bulk_replace_checks_every_foreign_key_and_keeps_them() {
         let db = TestDb::new();
         let mut st = store::create(&db.location(), &host()).unwrap();
         let keys = foreign_keys(&db);
         assert!(keys.len() > 20, "{keys:?}");
+        let schema = keys_and_indexes(&db);
+        assert!(schema.iter().any(|k| k.starts_with("index capacity_pkey ")), "{schema:?}");
         let (large, _) = sample::generate(SampleSize::Large);
         assert!(large.row_count() >= store::POSTGRES_BULK_ROWS, "the large sample takes the bulk path");
         st.replace(&mut |_| Ok((large.clone(), import_op()))).unwrap();
         assert_eq!(foreign_keys(&db), keys, "the bulk path changed the foreign keys");
+        assert_eq!(keys_and_indexes(&db), schema, "the bulk path changed the keys or indexes");
         let before = st.snapshot().unwrap();
+
+        // The same configuration again: every key it writes is also a key of a row it deletes
+        // in the same transaction, and the rebuilt primary keys must not take them for
+        // duplicates.
+        st.replace(&mut |_| Ok((large.clone(), import_op()))).unwrap();
+        assert_eq!(st.snapshot().unwrap(), before);
+        assert_eq!(keys_and_indexes(&db), schema);
 
         // A dangling reference deep in the data: the re-added key finds it, nothing is written.
         let mut bad = large.clone();
@@ -365,12 +395,59 @@ mod server {
         assert!(matches!(err, Error::Store(StoreError::Backend { .. })), "{err}");
         assert!(err.to_string().contains("foreign key"), "{err}");
         assert_eq!(foreign_keys(&db), keys);
+        assert_eq!(keys_and_indexes(&db), schema);
+        assert_eq!(st.snapshot().unwrap(), before, "the store changed");
+
+        // Two rows with one primary key (a writer that is not ours could hand them over): the
+        // rebuilt primary key finds them, nothing is written.
+        let mut twice = large.clone();
+        let pi = twice.pis.iter_mut().find(|p| !p.capacity.is_empty()).unwrap();
+        let first = pi.capacity[0].clone();
+        pi.capacity.push(first);
+        let err = st.replace(&mut |_| Ok((twice.clone(), import_op()))).unwrap_err();
+        assert!(err.to_string().contains("capacity_pkey"), "{err}");
+        assert_eq!(keys_and_indexes(&db), schema);
         assert_eq!(st.snapshot().unwrap(), before, "the store changed");
 
         // And the keys still hold afterwards, for writers that are not ativo-backup.
         let mut c = db.client();
         let e = c.batch_execute("INSERT INTO capacity VALUES ('NO-SUCH-PI', 'NO-SUCH-TEAM', 1, 1.0)").unwrap_err();
         assert!(e.as_db_error().is_some_and(|d| d.code().code() == "23503"), "{e}");
+        let e = c
+            .batch_execute(&format!(
+                "INSERT INTO capacity VALUES ('{}', '{}', {}, 1.0)",
+                before.config.pis[0].key,
+                before.config.pis[0].capacity[0].team,
+                before.config.pis[0].capacity[0].sprint
+            ))
+            .unwrap_err();
+        assert!(e.as_db_error().is_some_and(|d| d.code().code() == "23505"), "{e}");
+    }
+
+    /// What a bulk replace could not make again as it was, it leaves alone: an index with a
+    /// comment or storage parameters, and a primary key that a table outside the store
+    /// references. All of it is there afterwards, and the replace still works.
+    #[test]
+    fn pg_bulk_replace_keeps_indexes_it_could_not_make_again_as_they_were() {
+        let db = TestDb::new();
+        let mut st = store::create(&db.location(), &host()).unwrap();
+        db.client()
+            .batch_execute(
+                "COMMENT ON INDEX capacity_team_key IS 'kept by the admin';
+                 ALTER INDEX pi_team_team_key SET (fillfactor = 70);
+                 CREATE TABLE admin_notes (pi_key TEXT COLLATE \"C\" REFERENCES pi (pi_key), note TEXT)",
+            )
+            .unwrap();
+        let schema = keys_and_indexes(&db);
+        assert!(schema.iter().any(|k| k.contains("kept by the admin")), "{schema:?}");
+        let (large, _) = sample::generate(SampleSize::Large);
+        st.replace(&mut |_| Ok((large.clone(), import_op()))).unwrap();
+        assert_eq!(keys_and_indexes(&db), schema);
+        assert_eq!(st.snapshot().unwrap().config, {
+            let mut c = large.clone();
+            c.sort();
+            c
+        });
     }
 
     #[test]
