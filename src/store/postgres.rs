@@ -33,11 +33,12 @@
 //! 0.41 s to build both indexes afterwards). For a large configuration ([`BULK_ROWS`] rows or
 //! more) written by the owner of the tables, the replace therefore locks the configuration
 //! tables (ACCESS EXCLUSIVE, in the order readers read them, so a reader and the writer cannot
-//! deadlock), drops their foreign keys, primary keys, unique constraints and indexes (those
-//! that come back exactly as they were, see `suspend_keys`), deletes and copies, and makes the
-//! same objects again from their definitions: each index is built from all rows at once (a
-//! primary or unique key checking every row), and each foreign key checks every row in one
-//! set-based query, as `pg_restore` does. All of it is one transaction: nobody else ever sees
+//! deadlock), drops their foreign keys, deletes the old rows, drops their primary keys, unique
+//! constraints and indexes, copies, and makes the same objects again from their definitions:
+//! each index is built from all rows at once (a primary or unique key checking every row), and
+//! each foreign key checks every row in one set-based query, as `pg_restore` does. Only what
+//! comes back exactly as it was is dropped (see `suspend_foreign_keys` and `suspend_indexes`);
+//! the rest stays and checks rows one by one. All of it is one transaction: nobody else ever sees
 //! the tables without their keys, a failed check rolls everything back, and a reader that
 //! started earlier still sees the old rows (DELETE is MVCC-safe, and an index built in the
 //! transaction holds the rows it deleted, unchecked, for such readers). The price: readers wait while such an import
@@ -632,69 +633,109 @@ fn owns_config_tables(tx: &mut Transaction<'_>, ctx: &Ctx) -> Result<bool, Store
     Ok(owned.unwrap_or(false))
 }
 
-/// Locks the configuration tables and drops their foreign keys, and then the indexes that only
-/// speed up or guard rows (primary keys, unique constraints, plain indexes); returns the
-/// statements that make the same objects again, indexes first (a foreign key needs the
-/// referenced table's unique index). See "Bulk writes" in the module docs.
-///
-/// An index is dropped only if making it again gives it back as it was: it is in the default
-/// tablespace, has no storage parameters and no comment, and no foreign key of a table outside
-/// the store depends on it. Any other index stays and is kept up to date row by row, as before.
-fn suspend_keys(tx: &mut Transaction<'_>, ctx: &Ctx) -> Result<Vec<String>, StoreError> {
+/// The configuration tables, resolved through the connection's search path, for the catalog
+/// queries of a bulk write (`$1` is the list of names).
+const CONFIG_TABLE_OIDS: &str = "t AS (SELECT to_regclass(quote_ident(n)) AS oid FROM unnest($1::text[]) AS n)";
+
+/// Runs `drop` and the statements of `rows` (drop, make again), returns the latter.
+fn drop_all(
+    tx: &mut Transaction<'_>,
+    ctx: &Ctx,
+    rows: &[postgres::Row],
+    what: &str,
+) -> Result<Vec<String>, StoreError> {
+    let reading = format!("reading the {what} of the store's tables");
+    let err = ctx.on(&reading);
+    let mut drop = String::new();
+    let mut make = Vec::with_capacity(rows.len());
+    for r in rows {
+        let d: String = r.try_get(0).map_err(&err)?;
+        drop.push_str(&d);
+        drop.push_str(";\n");
+        make.push(r.try_get(1).map_err(&err)?);
+    }
+    tx.batch_execute(&drop).map_err(ctx.on(&format!("dropping the {what} for a bulk write")))?;
+    Ok(make)
+}
+
+/// Locks the configuration tables and drops their foreign keys; returns the statements that add
+/// the same keys back. See "Bulk writes" in the module docs. A foreign key is left in place
+/// (and checks rows one by one) when adding it back would not give it back as it was: it has a
+/// comment, or it is `NOT VALID` (added back so, it would not check the new rows at all).
+fn suspend_foreign_keys(tx: &mut Transaction<'_>, ctx: &Ctx) -> Result<Vec<String>, StoreError> {
     let action = "locking the configuration tables for a bulk write";
     let names: Vec<&str> = relational::CONFIG_TABLES.iter().map(|t| t.name).collect();
     // One statement, tables in the order readers read them: a reader holding some of them
     // never waits for one that this writer already holds.
     tx.batch_execute(&format!("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE", names.join(", "))).map_err(ctx.on(action))?;
-    // (drop, make again) for every foreign key, then for every index as above. Constraints'
-    // indexes are dropped with their constraint, other indexes on their own.
     let rows = tx
         .query(
-            "WITH t AS (SELECT to_regclass(quote_ident(n)) AS oid FROM unnest($1::text[]) AS n),
-             droppable AS (
-                 SELECT x.indexrelid, x.indrelid FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid
-                 WHERE x.indrelid IN (SELECT oid FROM t)
-                   AND i.reltablespace = 0 AND i.reloptions IS NULL
-                   AND NOT EXISTS (SELECT 1 FROM pg_description d WHERE d.objoid = x.indexrelid)
-                   AND NOT EXISTS (SELECT 1 FROM pg_constraint f
-                                   WHERE f.contype = 'f' AND f.conindid = x.indexrelid
-                                     AND f.conrelid NOT IN (SELECT oid FROM t)))
-             SELECT 0, format('ALTER TABLE %s DROP CONSTRAINT %I', c.conrelid::regclass, c.conname),
-                    format('ALTER TABLE %s ADD CONSTRAINT %I %s', c.conrelid::regclass, c.conname, pg_get_constraintdef(c.oid)),
-                    c.conrelid::regclass::text, c.conname::text
-             FROM pg_constraint c
-             WHERE c.contype = 'f' AND c.conrelid IN (SELECT oid FROM t)
-             UNION ALL
-             SELECT 1, format('ALTER TABLE %s DROP CONSTRAINT %I', c.conrelid::regclass, c.conname),
-                    format('ALTER TABLE %s ADD CONSTRAINT %I %s', c.conrelid::regclass, c.conname, pg_get_constraintdef(c.oid)),
-                    c.conrelid::regclass::text, c.conname::text
-             FROM pg_constraint c JOIN droppable x ON x.indexrelid = c.conindid AND x.indrelid = c.conrelid
-             WHERE c.contype IN ('p', 'u')
-               AND NOT EXISTS (SELECT 1 FROM pg_description d WHERE d.objoid = c.oid)
-             UNION ALL
-             SELECT 2, format('DROP INDEX %s', x.indexrelid::regclass), pg_get_indexdef(x.indexrelid),
-                    x.indrelid::regclass::text, x.indexrelid::regclass::text
-             FROM droppable x
-             WHERE NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = x.indexrelid AND c.conrelid = x.indrelid)
-             ORDER BY 1, 4, 5",
+            &format!(
+                "WITH {CONFIG_TABLE_OIDS}
+                 SELECT format('ALTER TABLE %s DROP CONSTRAINT %I', c.conrelid::regclass, c.conname),
+                        format('ALTER TABLE %s ADD CONSTRAINT %I %s', c.conrelid::regclass, c.conname, pg_get_constraintdef(c.oid))
+                 FROM pg_constraint c
+                 WHERE c.contype = 'f' AND c.conrelid IN (SELECT oid FROM t) AND c.convalidated
+                   AND NOT EXISTS (SELECT 1 FROM pg_description d
+                                   WHERE d.classoid = 'pg_constraint'::regclass AND d.objoid = c.oid)
+                 ORDER BY c.conrelid::regclass::text, c.conname"
+            ),
+            &[&names],
+        )
+        .map_err(ctx.on("reading the foreign keys of the store's tables"))?;
+    drop_all(tx, ctx, &rows, "foreign keys")
+}
+
+/// Drops the primary keys, unique constraints and other indexes of the configuration tables
+/// that can be made again exactly as they are, and returns the statements that make them
+/// again. Runs after [`suspend_foreign_keys`] and after the old rows were deleted: a table that
+/// a publication replicates needs its replica identity (by default its primary key) for the
+/// `DELETE`.
+///
+/// An index is dropped only if it is valid, in the database's default tablespace (made again
+/// with `default_tablespace` reset, as `pg_dump` does), without storage parameters or a
+/// comment, neither the table's replica identity nor its `CLUSTER` index, and if nothing but
+/// the index itself depends on it or on its constraint: no foreign key left in place or of a
+/// table outside the store, no view that relies on a primary key. Any other index stays and is
+/// kept up to date row by row.
+fn suspend_indexes(tx: &mut Transaction<'_>, ctx: &Ctx) -> Result<Vec<String>, StoreError> {
+    let names: Vec<&str> = relational::CONFIG_TABLES.iter().map(|t| t.name).collect();
+    // A constraint's index goes with its constraint, any other index on its own.
+    let rows = tx
+        .query(
+            &format!(
+                "WITH {CONFIG_TABLE_OIDS},
+                 droppable AS (
+                     SELECT x.indexrelid, x.indrelid, k.oid AS constraint_oid, k.conname
+                     FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid
+                     LEFT JOIN pg_constraint k ON k.conindid = x.indexrelid AND k.conrelid = x.indrelid
+                     WHERE x.indrelid IN (SELECT oid FROM t)
+                       AND x.indisvalid AND NOT x.indisreplident AND NOT x.indisclustered
+                       AND i.reltablespace = 0 AND i.reloptions IS NULL
+                       AND (k.oid IS NULL OR k.contype IN ('p', 'u'))
+                       AND NOT EXISTS (SELECT 1 FROM pg_description d
+                                       WHERE (d.classoid = 'pg_class'::regclass AND d.objoid = x.indexrelid)
+                                          OR (d.classoid = 'pg_constraint'::regclass AND d.objoid = k.oid))
+                       AND NOT EXISTS (SELECT 1 FROM pg_depend d
+                                       WHERE ((d.refclassid = 'pg_class'::regclass AND d.refobjid = x.indexrelid)
+                                           OR (d.refclassid = 'pg_constraint'::regclass AND d.refobjid = k.oid))
+                                         AND NOT (d.classid = 'pg_class'::regclass AND d.objid = x.indexrelid)))
+                 SELECT format('ALTER TABLE %s DROP CONSTRAINT %I', indrelid::regclass, conname),
+                        format('ALTER TABLE %s ADD CONSTRAINT %I %s', indrelid::regclass, conname, pg_get_constraintdef(constraint_oid))
+                 FROM droppable WHERE constraint_oid IS NOT NULL
+                 UNION ALL
+                 SELECT format('DROP INDEX %s', indexrelid::regclass), pg_get_indexdef(indexrelid)
+                 FROM droppable WHERE constraint_oid IS NULL
+                 ORDER BY 1"
+            ),
             &[&names],
         )
         .map_err(ctx.on("reading the keys and indexes of the store's tables"))?;
-    let err = ctx.on("reading the keys and indexes of the store's tables");
-    let mut drop = String::new();
-    let mut foreign_keys = Vec::new();
-    let mut indexes = Vec::new();
-    for r in &rows {
-        let kind: i32 = r.try_get(0).map_err(&err)?;
-        let d: String = r.try_get(1).map_err(&err)?;
-        let a: String = r.try_get(2).map_err(&err)?;
-        drop.push_str(&d);
-        drop.push_str(";\n");
-        if kind == 0 { foreign_keys.push(a) } else { indexes.push(a) }
+    let mut make = drop_all(tx, ctx, &rows, "keys and indexes")?;
+    if !make.is_empty() {
+        make.insert(0, "SET LOCAL default_tablespace = ''".to_owned());
     }
-    tx.batch_execute(&drop).map_err(ctx.on("dropping keys and indexes for a bulk write"))?;
-    indexes.extend(foreign_keys);
-    Ok(indexes)
+    Ok(make)
 }
 
 fn read_snapshot(tx: &mut Transaction<'_>, ctx: &Ctx) -> Result<Snapshot, StoreError> {
@@ -881,14 +922,13 @@ impl Store for PostgresStore {
             Ok(())
         })?;
         tx.batch_execute(ANY_ORDER).map_err(ctx.on(action))?;
-        let restore = if new_rows + current_rows >= BULK_ROWS && owns_config_tables(&mut tx, ctx)? {
-            suspend_keys(&mut tx, ctx)?
-        } else {
-            Vec::new()
-        };
+        let bulk = new_rows + current_rows >= BULK_ROWS && owns_config_tables(&mut tx, ctx)?;
+        let foreign_keys = if bulk { suspend_foreign_keys(&mut tx, ctx)? } else { Vec::new() };
         for table in relational::CONFIG_TABLES.iter().rev() {
             tx.batch_execute(&table.delete_sql()).map_err(ctx.on(&format!("emptying table {}", table.name)))?;
         }
+        let mut restore = if bulk { suspend_indexes(&mut tx, ctx)? } else { Vec::new() };
+        restore.extend(foreign_keys);
         let mut sink = Sink::new(&mut tx, ctx);
         let mut out = relational::RowsOut::new(&mut sink);
         replacement.write(&mut out)?;
