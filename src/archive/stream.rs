@@ -983,7 +983,7 @@ fn walk<R: Read>(scanner: &mut Scanner<R>, visit: &mut impl Visit) -> Step<()> {
     // Exactly as the writer writes it: any other spelling (escapes) goes to the full reader,
     // which also measures that string against the limit.
     let format = scanner.value()?;
-    if !(format.len() == FORMAT.len() + 2 && format[1..format.len() - 1] == *FORMAT.as_bytes() && format[0] == b'"') {
+    if format.strip_prefix(b"\"").and_then(|f| f.strip_suffix(b"\"")) != Some(FORMAT.as_bytes()) {
         return Err(FallBack);
     }
     scanner.expect(b',')?;

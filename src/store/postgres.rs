@@ -41,9 +41,10 @@
 //! the rest stays and checks rows one by one. All of it is one transaction: nobody else ever sees
 //! the tables without their keys, a failed check rolls everything back, and a reader that
 //! started earlier still sees the old rows (DELETE is MVCC-safe, and an index built in the
-//! transaction holds the rows it deleted, unchecked, for such readers). The price: readers wait while such an import
-//! writes (about a second for the large sample). Smaller configurations, and users that may
-//! only read and write rows, take the row-checked path, which never blocks readers.
+//! transaction holds the rows it deleted, unchecked, for such readers). The price: readers wait
+//! while such an import writes (about a second for the large sample). Smaller configurations,
+//! and users that may only read and write rows, take the row-checked path, which never blocks
+//! readers.
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
@@ -621,7 +622,7 @@ fn commit(tx: Transaction<'_>, ctx: &Ctx, action: &str) -> Result<(), StoreError
 
 /// Whether the connected user owns every configuration table (ALTER TABLE needs it).
 fn owns_config_tables(tx: &mut Transaction<'_>, ctx: &Ctx) -> Result<bool, StoreError> {
-    let names: Vec<&str> = relational::CONFIG_TABLES.iter().map(|t| t.name).collect();
+    let names = config_table_names();
     let owned: Option<bool> = tx
         .query_one(
             "SELECT bool_and(pg_has_role(current_user, c.relowner, 'USAGE'))
@@ -634,10 +635,16 @@ fn owns_config_tables(tx: &mut Transaction<'_>, ctx: &Ctx) -> Result<bool, Store
 }
 
 /// The configuration tables, resolved through the connection's search path, for the catalog
-/// queries of a bulk write (`$1` is the list of names).
+/// queries of a bulk write (`$1` is [`config_table_names`]).
 const CONFIG_TABLE_OIDS: &str = "t AS (SELECT to_regclass(quote_ident(n)) AS oid FROM unnest($1::text[]) AS n)";
 
-/// Runs `drop` and the statements of `rows` (drop, make again), returns the latter.
+/// The names of the configuration tables, in the order readers read them.
+fn config_table_names() -> Vec<&'static str> {
+    relational::CONFIG_TABLES.iter().map(|t| t.name).collect()
+}
+
+/// Each of `rows` is a pair of statements (drop an object, make it again): runs the drops in
+/// one batch and returns the statements that make the objects again, in `rows`' order.
 fn drop_all(
     tx: &mut Transaction<'_>,
     ctx: &Ctx,
@@ -664,7 +671,7 @@ fn drop_all(
 /// comment, or it is `NOT VALID` (added back so, it would not check the new rows at all).
 fn suspend_foreign_keys(tx: &mut Transaction<'_>, ctx: &Ctx) -> Result<Vec<String>, StoreError> {
     let action = "locking the configuration tables for a bulk write";
-    let names: Vec<&str> = relational::CONFIG_TABLES.iter().map(|t| t.name).collect();
+    let names = config_table_names();
     // One statement, tables in the order readers read them: a reader holding some of them
     // never waits for one that this writer already holds.
     tx.batch_execute(&format!("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE", names.join(", "))).map_err(ctx.on(action))?;
@@ -699,7 +706,7 @@ fn suspend_foreign_keys(tx: &mut Transaction<'_>, ctx: &Ctx) -> Result<Vec<Strin
 /// table outside the store, no view that relies on a primary key. Any other index stays and is
 /// kept up to date row by row.
 fn suspend_indexes(tx: &mut Transaction<'_>, ctx: &Ctx) -> Result<Vec<String>, StoreError> {
-    let names: Vec<&str> = relational::CONFIG_TABLES.iter().map(|t| t.name).collect();
+    let names = config_table_names();
     // A constraint's index goes with its constraint, any other index on its own.
     let rows = tx
         .query(
