@@ -8,6 +8,8 @@
 //! * [`archive`]: the archive format of SPEC.md: sealing (counts, content and integrity digests),
 //!   writing and reading over `Read`/`Write`, limits against hostile input, the JSON Schema.
 //! * [`host`]: which Jira installation a store belongs to, and its fingerprint.
+//! * [`destination`]: where written archives go (atomic replacement, devices and FIFOs written
+//!   into, links followed, never over the store) and the rotation of a backup directory.
 //! * [`store`]: the [`store::Store`] trait and its SQLite and PostgreSQL backends.
 //! * [`ops`]: the operations behind the CLI (`init`, `export`, `import`, `validate`, `inspect`,
 //!   `diff`, `migrate`, `admins`): options in, a serializable report out; they never print.
@@ -36,7 +38,7 @@
 //! ```
 
 pub mod archive;
-pub mod atomic_file;
+pub mod destination;
 pub mod error;
 pub mod host;
 pub mod migration;

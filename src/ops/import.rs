@@ -23,18 +23,17 @@
 //! an unusual layout, anything wrong with it), go through the whole-document path: the archive
 //! is read into memory by `archive::read`, which also gives the exact error for a bad one.
 
-use std::borrow::Cow;
 use std::cell::RefCell;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use chrono::{SubsecRound as _, Utc};
+use chrono::Utc;
 use serde::Serialize;
 
 use super::Input;
 use super::diff::{self, Plan};
 use crate::archive::stream::{self, Skeleton};
-use crate::archive::{self, ContentDigester, Encoding, Header, Limits, Scope};
+use crate::archive::{self, ContentDigester, Header, Limits, Scope};
 use crate::error::{ArchiveError, Error, Result};
 use crate::host::HostIdentity;
 use crate::model::validate::Finding;
@@ -412,48 +411,4 @@ fn changed(path: &Path) -> Error {
     )))
 }
 
-/// Saves what the store holds now as a full archive in `dir` (created if missing), verified.
-///
-/// # Errors
-///
-/// [`Error::File`] when the directory or the file cannot be written.
-pub fn write_safety_backup(dir: &Path, host: &HostIdentity, current: &crate::store::Snapshot) -> Result<PathBuf> {
-    let (path, _) = write_safety_backup_from(dir, host, &mut |start, each_pi| {
-        start(&current.config, &current.api_tokens)?;
-        for pi in &current.config.pis {
-            each_pi(pi.clone())?;
-        }
-        Ok(())
-    })?;
-    Ok(path)
-}
-
-/// [`write_safety_backup`] of the configuration `read` streams (the store's rows, read under its
-/// write lock). Returns the file and the content digest of what it holds.
-///
-/// # Errors
-///
-/// [`Error::File`] when the directory or the file cannot be written; any error of `read`.
-pub fn write_safety_backup_from(
-    dir: &Path,
-    host: &HostIdentity,
-    read: &mut ReadCurrent<'_>,
-) -> Result<(PathBuf, String)> {
-    std::fs::create_dir_all(dir).map_err(|source| Error::File {
-        action: "cannot create the safety backup directory",
-        path: dir.to_path_buf(),
-        source,
-    })?;
-    let created_at = Utc::now().trunc_subsecs(0);
-    let name = super::archive_file_name("safety", &host.base_url, created_at, Encoding::Zstd);
-    let path = super::unused_path(dir, &name);
-    // The same streaming writer as `export`, fed as the rows are read: no copy of the
-    // configuration is held for the backup.
-    let (header, _) = super::export::write_streamed_file(&path, host, Scope::Full, created_at, |stream| {
-        let stream = RefCell::new(stream);
-        read(&mut |config, tokens| Ok(stream.borrow_mut().start(config, tokens)?), &mut |pi| {
-            Ok(stream.borrow_mut().pi(Cow::Owned(pi))?)
-        })
-    })?;
-    Ok((path, header.content_digest))
-}
+pub use super::safety::{write_safety_backup, write_safety_backup_from};

@@ -9,6 +9,7 @@ pub mod import;
 pub mod init;
 pub mod inspect;
 pub mod migrate;
+pub mod safety;
 pub mod validate;
 
 use std::fs::File;
@@ -226,7 +227,7 @@ pub fn host_slug(base_url: &str) -> String {
 /// or under the current directory for a server database.
 pub fn default_safety_dir(location: &crate::store::Location) -> PathBuf {
     match location {
-        crate::store::Location::Sqlite(path) => crate::atomic_file::parent_dir(path).join("ativo-safety-backups"),
+        crate::store::Location::Sqlite(path) => crate::destination::parent_dir(path).join("ativo-safety-backups"),
         crate::store::Location::Postgres(_) => PathBuf::from("ativo-safety-backups"),
     }
 }
@@ -243,21 +244,4 @@ pub fn archive_file_name(
         archive::Encoding::Json => "json",
     };
     format!("{prefix}-{}-{}.{ext}", host_slug(base_url), at.format("%Y%m%dT%H%M%SZ"))
-}
-
-/// `dir/name`, or `dir/<stem>-2.<ext>`, `-3`, ... when that is taken: two archives written in
-/// the same second must not replace each other. `name` ends in `.json.zst` or `.json`.
-pub fn unused_path(dir: &Path, name: &str) -> PathBuf {
-    let (stem, ext) = name
-        .strip_suffix(".json.zst")
-        .map(|stem| (stem, ".json.zst"))
-        .or_else(|| name.strip_suffix(".json").map(|stem| (stem, ".json")))
-        .unwrap_or((name, ""));
-    let mut path = dir.join(name);
-    let mut n = 1;
-    while path.exists() {
-        n += 1;
-        path = dir.join(format!("{stem}-{n}{ext}"));
-    }
-    path
 }

@@ -315,6 +315,12 @@ impl Replacement for Whole<'_, '_> {
 pub trait Store {
     /// Human description of the location, passwords removed.
     fn location(&self) -> String;
+    /// The local files the store consists of, which no archive may ever be written over: a
+    /// SQLite database and its `-wal`, `-shm` and `-journal` files (whether they exist now or
+    /// not); none for a server database.
+    fn files(&self) -> Vec<PathBuf> {
+        Vec::new()
+    }
     /// The host identity and aliases.
     ///
     /// # Errors

@@ -475,6 +475,16 @@ impl Store for SqliteStore {
         self.location_str()
     }
 
+    fn files(&self) -> Vec<PathBuf> {
+        let mut files = vec![self.path.clone()];
+        for suffix in ["-wal", "-shm", "-journal"] {
+            let mut name = self.path.clone().into_os_string();
+            name.push(suffix);
+            files.push(PathBuf::from(name));
+        }
+        files
+    }
+
     fn host(&mut self) -> Result<HostRecord> {
         let (tx, location) = self.begin_read()?;
         let host = read_host(&tx, &location)?;

@@ -144,7 +144,7 @@ pub fn export(r: &ExportReport, format: Format) {
     }
     if format == Format::Json {
         // With `-o -` stdout carries the archive: the report must not be appended to it.
-        if r.path == "-" {
+        if r.to_stdout {
             return match serde_json::to_string_pretty(r) {
                 Ok(text) => eprintln!("{text}"),
                 Err(e) => eprintln!("error: cannot render the report as JSON: {e}"),
@@ -157,16 +157,17 @@ pub fn export(r: &ExportReport, format: Format) {
     }
     // With `-o -` the archive is on stdout: the summary goes to stderr.
     let text = format!(
-        "wrote {} ({} bytes, {}, scope {}), verified by reading it back\n  {}\n  content digest   {}\n  integrity digest {}",
+        "wrote {} ({} bytes, {}, scope {}), {}\n  {}\n  content digest   {}\n  integrity digest {}",
         r.path,
         r.bytes,
         name(&r.encoding),
         name(&r.scope),
+        if r.read_back { "verified by reading it back" } else { "verified before it was copied there" },
         counts_line(&r.counts),
         r.content_digest,
         r.integrity_digest
     );
-    if r.path == "-" {
+    if r.to_stdout {
         // The archive itself is on stdout.
         eprintln!("{text}")
     } else {
