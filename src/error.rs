@@ -141,7 +141,7 @@ pub enum StoreError {
     },
     /// Another process holds the store's lock for longer than the wait allows.
     #[error(
-        "store {location} is busy (another import or migration holds its lock); waited {waited_ms} ms; try again when it has finished"
+        "store {location} is busy: another process holds its lock (an import, a migration, or another program using the database); waited {waited_ms} ms (ATIVO_LOCK_TIMEOUT_MS); try again when it has finished"
     )]
     Locked {
         /// Where.
@@ -185,14 +185,14 @@ pub enum Error {
         findings: Vec<Finding>,
     },
     /// The archive was exported from another host.
-    #[error(
-        "archive was exported from {archive}, this store is {store}; restore it on the host it came from, or use `migrate` to move configuration to another site"
-    )]
+    #[error("archive was exported from {archive}, this store is {store}; {hint}")]
     OtherHost {
         /// The archive's source host, described.
         archive: String,
         /// The store's host, described.
         store: String,
+        /// What to do: depends on how the two differ (see `ops::import::other_host`).
+        hint: String,
     },
     /// A migration precondition failed.
     #[error("migration refused: {reason}; {hint}")]

@@ -80,8 +80,12 @@ impl HostIdentity {
     /// [`HostError`] when the URL is not an absolute http(s) URL without user info, query or
     /// fragment, or the server id is empty, longer than 256 characters or has control characters.
     pub fn new(deployment: Deployment, server_id: &str, base_url: &str) -> Result<Self, HostError> {
+        use unicode_properties::{GeneralCategory, UnicodeGeneralCategory as _};
         let server_id = server_id.trim();
-        if server_id.is_empty() || server_id.len() > 256 || server_id.chars().any(char::is_control) {
+        // Control characters and invisible format characters (U+200B, U+FEFF, bidi controls):
+        // two ids that look the same must be the same id.
+        let invisible = |c: char| c.is_control() || c.general_category() == GeneralCategory::Format;
+        if server_id.is_empty() || server_id.len() > 256 || server_id.chars().any(invisible) {
             return Err(HostError::ServerId(server_id.to_owned()));
         }
         Ok(HostIdentity { base_url: normalize_base_url(base_url)?, deployment, server_id: server_id.to_owned() })
@@ -112,13 +116,19 @@ impl fmt::Display for HostIdentity {
     }
 }
 
-/// Normalises a Jira base URL: lower-case scheme and host, default port dropped, no trailing
-/// slash, context path kept as written (Jira context paths are case-sensitive).
+/// Normalises a Jira base URL: lower-case scheme and host, a trailing dot of the host removed,
+/// default port dropped, no trailing slash, and the path normalised as RFC 3986 section 6.2.2
+/// says (percent-encoded unreserved characters decoded, other percent-encodings in upper-case
+/// hex, dot segments removed), so that `https://Jira.example.com./%6Aira/` and
+/// `https://jira.example.com/jira` are one host. The context path is otherwise kept as written
+/// (Jira context paths are case-sensitive).
 ///
 /// # Errors
 ///
-/// [`HostError::BaseUrl`] when the URL does not parse, is not http or https, has no host, or has
-/// user info, a query or a fragment (none of which belong in a base URL).
+/// [`HostError::BaseUrl`] when the URL does not parse, is not http or https, has no host, has a
+/// host name with characters a host name cannot hold (anything but letters, digits, `-`, `_`
+/// and dots once internationalised names are in their ASCII form), or has user info, a query or
+/// a fragment (none of which belong in a base URL).
 pub fn normalize_base_url(input: &str) -> Result<String, HostError> {
     let bad = |why: &str| HostError::BaseUrl { url: input.to_owned(), why: why.to_owned() };
     let url = url::Url::parse(input.trim()).map_err(|e| bad(&e.to_string()))?;
@@ -132,10 +142,49 @@ pub fn normalize_base_url(input: &str) -> Result<String, HostError> {
     if url.query().is_some() || url.fragment().is_some() {
         return Err(bad("it must not have a query or a fragment"));
     }
-    // `Url` already lower-cases scheme and host and drops the scheme's default port.
+    // `Url` already lower-cases scheme and host, decodes percent-encoding in the host, turns an
+    // internationalised name into its ASCII form, drops the scheme's default port and removes
+    // dot segments from the path.
+    let host = match url.host() {
+        Some(url::Host::Domain(name)) => {
+            let name = name.strip_suffix('.').unwrap_or(name);
+            let valid = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
+            if name.is_empty() || !name.chars().all(valid) || name.split('.').any(str::is_empty) {
+                return Err(bad("its host name holds characters a host name cannot have"));
+            }
+            name.to_owned()
+        }
+        _ => host.to_owned(),
+    };
     let port = url.port().map(|p| format!(":{p}")).unwrap_or_default();
-    let path = url.path().trim_end_matches('/');
+    let path = normalize_percent_encoding(url.path());
+    let path = path.trim_end_matches('/');
     Ok(format!("{}://{}{}{}", url.scheme(), host, port, path))
+}
+
+/// RFC 3986 section 6.2.2.1 and 6.2.2.2: `%XX` of an unreserved character (letters, digits,
+/// `-`, `.`, `_`, `~`) becomes the character; any other `%XX` keeps its encoding with upper-case
+/// hex digits.
+fn normalize_percent_encoding(path: &str) -> String {
+    let unreserved = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~');
+    let mut out = String::with_capacity(path.len());
+    let mut rest = path;
+    while let Some(at) = rest.find('%') {
+        out.push_str(&rest[..at]);
+        let hex = rest.get(at + 1..at + 3).filter(|h| h.bytes().all(|b| b.is_ascii_hexdigit()));
+        match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+            Some(b) if unreserved(b) => out.push(char::from(b)),
+            Some(b) => out.push_str(&format!("%{b:02X}")),
+            None => {
+                out.push('%');
+                rest = &rest[at + 1..];
+                continue;
+            }
+        }
+        rest = &rest[at + 3..];
+    }
+    out.push_str(rest);
+    out
 }
 
 #[cfg(test)]
@@ -150,6 +199,12 @@ mod tests {
             ("http://jira.example.com:80", "http://jira.example.com"),
             ("http://jira.example.com:8080/Jira", "http://jira.example.com:8080/Jira"),
             ("https://jira.example.com///", "https://jira.example.com"),
+            ("https://jira.example.com/%6Aira", "https://jira.example.com/jira"),
+            ("https://jira.example.com/%7ejira%2f%c3%a9", "https://jira.example.com/~jira%2F%C3%A9"),
+            ("https://jira.example.com./jira", "https://jira.example.com/jira"),
+            ("https://J%49RA.example.com/", "https://jira.example.com"),
+            ("https://jira.example.com/a/../jira/./x", "https://jira.example.com/jira/x"),
+            ("http://[::1]:8080/jira", "http://[::1]:8080/jira"),
         ];
         for (input, expected) in cases {
             assert_eq!(normalize_base_url(input).unwrap(), expected, "{input}");
@@ -158,12 +213,26 @@ mod tests {
 
     #[test]
     fn bad_base_urls_are_refused_with_the_reason() {
-        for input in
-            ["jira.example.com", "ftp://jira.example.com", "https://u:p@jira.example.com", "https://j.example.com/?a=1"]
-        {
+        for input in [
+            "jira.example.com",
+            "ftp://jira.example.com",
+            "https://u:p@jira.example.com",
+            "https://j.example.com/?a=1",
+            "https://jira!.example.com",
+            "https://jira$x.example.com",
+            "https://jira..example.com",
+        ] {
             let err = normalize_base_url(input).unwrap_err().to_string();
             assert!(err.contains(input), "{err}");
         }
+    }
+
+    #[test]
+    fn server_ids_with_invisible_characters_are_refused() {
+        for id in ["B8E7\u{200B}", "B8E7\u{FEFF}", "B8\u{202E}E7", "B8E7\u{7}"] {
+            assert!(HostIdentity::new(Deployment::Server, id, "https://jira.example.com").is_err(), "{id:?}");
+        }
+        assert!(HostIdentity::new(Deployment::Server, " B8E7-9F2A ", "https://jira.example.com").is_ok());
     }
 
     #[test]

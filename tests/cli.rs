@@ -349,3 +349,140 @@ fn inspect_and_schema_and_help() {
     }
     bin().arg("--format").arg("github").arg("host").assert().code(2);
 }
+
+#[test]
+fn server_to_data_center_keeps_its_backups_with_keep_alias() {
+    let dir = TempDir::new().unwrap();
+    let store = dir.path().join("ativo.db");
+    bin()
+        .arg("--store")
+        .arg(&store)
+        .args(["init", "--server-id", SERVER_ID, "--base-url", BASE_URL, "--deployment", "server", "--sample", "demo"])
+        .assert()
+        .success();
+    let archive = dir.path().join("server.json.zst");
+    export(&store, &archive);
+    bin()
+        .arg("--store")
+        .arg(&store)
+        .args(["host", "set-deployment", "datacenter", "--keep-alias"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("datacenter"));
+    let report = json_of(bin().arg("--store").arg(&store).args(["--format", "json", "import", "--yes"]).arg(&archive));
+    assert_eq!(report["host_match"], "alias");
+    // Cloud is a migration, not a deployment change.
+    bin().arg("--store").arg(&store).args(["host", "set-deployment", "cloud"]).assert().code(2);
+}
+
+#[test]
+fn the_other_host_message_suggests_an_alias_for_the_same_server_id_and_migrate_only_for_cloud() {
+    let (dir, store) = demo_store();
+    let archive = dir.path().join("a.json.zst");
+    export(&store, &archive);
+    // Same server id, another deployment: an alias is the way, never `migrate`.
+    let server = dir.path().join("server.db");
+    bin()
+        .arg("--store")
+        .arg(&server)
+        .args(["init", "--server-id", SERVER_ID, "--base-url", BASE_URL, "--deployment", "server"])
+        .assert()
+        .success();
+    let out = bin().arg("--store").arg(&server).arg("import").arg(&archive).arg("--yes").output().unwrap();
+    assert_eq!(out.status.code(), Some(4));
+    let message = String::from_utf8_lossy(&out.stderr);
+    assert!(message.contains("set-deployment") && message.contains("--keep-alias"), "{message}");
+    assert!(!message.contains("migrate"), "{message}");
+    // Another server id: back to its own host.
+    let other = dir.path().join("other.db");
+    init(&other, "OTHER-ID", BASE_URL, None);
+    let out = bin().arg("--store").arg(&other).arg("import").arg(&archive).arg("--yes").output().unwrap();
+    assert_eq!(out.status.code(), Some(4));
+    let message = String::from_utf8_lossy(&out.stderr);
+    assert!(message.contains("the host it came from") && !message.contains("migrate"), "{message}");
+    // A cloud site: migrate.
+    let cloud = dir.path().join("cloud.db");
+    bin()
+        .arg("--store")
+        .arg(&cloud)
+        .args(["init", "--server-id", "cloud-1", "--base-url", "https://acme.atlassian.net", "--deployment", "cloud"])
+        .assert()
+        .success();
+    let out = bin().arg("--store").arg(&cloud).arg("import").arg(&archive).arg("--yes").output().unwrap();
+    assert_eq!(out.status.code(), Some(4));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("migrate"));
+}
+
+#[test]
+fn a_store_held_exclusively_by_another_program_says_so_and_how_long_it_waited() {
+    let (_dir, store) = demo_store();
+    // Another program (an sqlite3 shell, the app) holds the database in exclusive locking mode.
+    let holder = held_exclusively_by_another_program(&store);
+    let started = std::time::Instant::now();
+    let out = bin().env("ATIVO_LOCK_TIMEOUT_MS", "700").arg("--store").arg(&store).arg("host").output().unwrap();
+    let waited = started.elapsed();
+    drop(holder);
+    assert_eq!(out.status.code(), Some(7));
+    let message = String::from_utf8_lossy(&out.stderr);
+    assert!(message.contains("another process holds its lock") && message.contains("another program"), "{message}");
+    let said: u64 = message
+        .split("waited ")
+        .nth(1)
+        .and_then(|rest| rest.split(" ms").next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no wait in {message}"));
+    assert!(said >= 650 && u128::from(said) <= waited.as_millis(), "said {said} ms, the run took {waited:?}");
+}
+
+/// Holds `store` the way `sqlite3` with `PRAGMA locking_mode = EXCLUSIVE` does, in a child
+/// process (a python3 one-liner: SQLite's own locking, not ours), until the guard is dropped.
+fn held_exclusively_by_another_program(store: &Path) -> impl Drop {
+    struct Holder(std::process::Child);
+    impl Drop for Holder {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let script = "import sqlite3,sys,time\nc=sqlite3.connect(sys.argv[1],isolation_level=None)\nc.execute('PRAGMA locking_mode=EXCLUSIVE')\nc.execute('BEGIN EXCLUSIVE')\nprint('held',flush=True)\ntime.sleep(60)\n";
+    let mut child = std::process::Command::new("python3")
+        .args(["-c", script])
+        .arg(store)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 is needed for this test (.ci/run installs it)");
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().unwrap()), &mut line).unwrap();
+    assert_eq!(line.trim(), "held");
+    Holder(child)
+}
+
+#[test]
+fn an_empty_ativo_store_variable_means_the_default_store() {
+    let (dir, _store) = demo_store();
+    // `ativo.db` in the working directory is the default store.
+    bin().current_dir(dir.path()).env("ATIVO_STORE", "").arg("host").assert().success();
+}
+
+#[test]
+fn init_over_a_file_that_is_not_a_store_says_what_it_is() {
+    let (dir, store) = demo_store();
+    let archive = dir.path().join("a.json.zst");
+    export(&store, &archive);
+    let out = bin()
+        .arg("--store")
+        .arg(&archive)
+        .args(["init", "--server-id", SERVER_ID, "--base-url", BASE_URL])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(7));
+    let message = String::from_utf8_lossy(&out.stderr);
+    assert!(message.contains("not a SQLite database") && !message.contains("already exists"), "{message}");
+    bin()
+        .arg("--store")
+        .arg(&store)
+        .args(["init", "--server-id", SERVER_ID, "--base-url", BASE_URL])
+        .assert()
+        .code(7)
+        .stderr(predicate::str::contains("already exists"));
+}

@@ -235,9 +235,30 @@ fn plan_against(
     Ok(Planned { plan: planner.finish(), content_digest_before: digest.finish(), archive_rows })
 }
 
-/// The error for an archive of another host, naming both.
+/// The error for an archive of another host, naming both, with the way forward that fits: an
+/// alias when the server id is the store's own (the same installation after a move or an
+/// upgrade, or a clone of it: the admin must know which), `migrate` only onto a cloud site.
 pub fn other_host(archive: &HostIdentity, store: &HostIdentity) -> Error {
-    Error::OtherHost { archive: archive.to_string(), store: store.to_string() }
+    use crate::host::Deployment::Cloud;
+    let hint = if store.deployment == Cloud && archive.deployment != Cloud {
+        "to move a Server or Data Center configuration onto this cloud site, use `ativo-backup migrate` (README, \"Migrating to Jira Cloud\")".to_owned()
+    } else if archive.server_id == store.server_id && archive.deployment != Cloud && store.deployment != Cloud {
+        let mut changes = Vec::new();
+        if archive.base_url != store.base_url {
+            changes.push("`ativo-backup host set-base-url`");
+        }
+        if archive.deployment != store.deployment {
+            changes.push("`ativo-backup host set-deployment`");
+        }
+        format!(
+            "both have server id {}: if the archive is from this installation before a change of base URL or an upgrade from Server to Data Center (and not from a clone of it, such as staging), record the change with {} and --keep-alias on a store that still has the archive's identity, so that archives of both identities restore; otherwise restore it on the host it came from",
+            store.server_id,
+            changes.join(" and ")
+        )
+    } else {
+        "restore it on the host it came from".to_owned()
+    };
+    Error::OtherHost { archive: archive.to_string(), store: store.to_string(), hint }
 }
 
 /// The report of a dry run: the checks passed, nothing written.

@@ -5,6 +5,7 @@
 pub mod admins;
 pub mod diff;
 pub mod export;
+pub mod host;
 pub mod import;
 pub mod init;
 pub mod inspect;

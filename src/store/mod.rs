@@ -124,12 +124,22 @@ impl Default for OpenOptions {
     }
 }
 
-/// The OS user running this process, for the operations log (`USER`, `USERNAME` or `LOGNAME`).
+/// The OS user running this process, for the operations log: the name of the real user id in
+/// the user database (`getpwuid`), or `uid <N>` when it has none. Never `$USER`, which anyone can
+/// set to anything (`sudo` keeps the caller's, a cron job may have none).
+#[cfg(unix)]
 pub fn current_os_user() -> String {
-    ["USER", "USERNAME", "LOGNAME"]
-        .iter()
-        .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
-        .unwrap_or_else(|| "unknown".to_owned())
+    let uid = nix::unistd::getuid();
+    match nix::unistd::User::from_uid(uid) {
+        Ok(Some(user)) => user.name,
+        _ => format!("uid {uid}"),
+    }
+}
+
+/// The OS user running this process, for the operations log (`USERNAME`: Windows has no uid).
+#[cfg(not(unix))]
+pub fn current_os_user() -> String {
+    std::env::var("USERNAME").ok().filter(|v| !v.is_empty()).unwrap_or_else(|| "unknown".to_owned())
 }
 
 /// The `init` log entry of a new store.

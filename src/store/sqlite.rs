@@ -59,15 +59,30 @@ fn location_of(path: &Path) -> String {
     path.display().to_string()
 }
 
+thread_local! {
+    /// When the current transaction (or the opening of the store) began on this thread. A lock
+    /// held by another process surfaces as SQLITE_BUSY from whichever statement first needed it,
+    /// after the busy handler waited; this says how long the wait really was.
+    static STARTED: std::cell::Cell<Option<Instant>> = const { std::cell::Cell::new(None) };
+}
+
+/// Marks the start of a transaction or of opening the store (see [`STARTED`]).
+fn mark_start() {
+    STARTED.with(|s| s.set(Some(Instant::now())));
+}
+
 /// Maps a SQLite error to a [`StoreError`] that says where and what we were doing.
 fn sqlite_error(location: &str, action: &str, e: rusqlite::Error, waited: Duration) -> StoreError {
     let backend =
         |message: String| StoreError::Backend { location: location.to_owned(), action: action.to_owned(), message };
     match e.sqlite_error_code() {
-        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => StoreError::Locked {
-            location: location.to_owned(),
-            waited_ms: u64::try_from(waited.as_millis()).unwrap_or(u64::MAX),
-        },
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => {
+            let since_start = STARTED.with(std::cell::Cell::get).map_or(Duration::ZERO, |t| t.elapsed());
+            StoreError::Locked {
+                location: location.to_owned(),
+                waited_ms: u64::try_from(waited.max(since_start).as_millis()).unwrap_or(u64::MAX),
+            }
+        }
         Some(ErrorCode::ReadOnly) => backend(format!(
             "the store is read-only ({e}); the file and its directory must be writable by this user (SQLite keeps its -wal and -shm files beside the database)"
         )),
@@ -297,10 +312,48 @@ fn newer_schema(location: &str, version: i64) -> StoreError {
     }
 }
 
+/// Why `init` refuses `path`, which exists: a store already, or something else that it never
+/// overwrites (a directory, an archive, another program's database).
+fn existing(path: &Path, meta: &std::fs::Metadata, location: String) -> StoreError {
+    let not_a_store = |what: &str| StoreError::NotInitialised {
+        location: location.clone(),
+        why: format!(
+            "it exists and is {what}, not an ativo store; `init` never overwrites a file: choose another path, or move it away first"
+        ),
+    };
+    if !meta.is_file() {
+        return not_a_store("not a regular file");
+    }
+    let mut magic = [0u8; 16];
+    let is_sqlite = std::fs::File::open(path)
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut magic))
+        .is_ok_and(|()| &magic == b"SQLite format 3\0");
+    if !is_sqlite {
+        return not_a_store("not a SQLite database");
+    }
+    // Read-only: looking must not change another program's database (not even its journal mode).
+    let has_our_tables =
+        Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+            .and_then(|conn| {
+                conn.query_row(
+                    "SELECT EXISTS (SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'schema_migrations')",
+                    [],
+                    |r| r.get::<_, bool>(0),
+                )
+            })
+            .unwrap_or(false);
+    if has_our_tables {
+        StoreError::AlreadyExists(location)
+    } else {
+        not_a_store("a SQLite database without ativo-backup's tables")
+    }
+}
+
 impl SqliteStore {
     /// Opens an existing store, applying pending migrations of older schema versions.
     pub(crate) fn open(path: &Path, options: &OpenOptions) -> Result<Self, StoreError> {
         let location = location_of(path);
+        mark_start();
         match std::fs::metadata(path) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(StoreError::Missing(location)),
             Err(e) => {
@@ -353,8 +406,8 @@ impl SqliteStore {
     /// only when complete, so a failure (or a kill) never leaves a half-made store at `path`.
     pub(crate) fn create(path: &Path, host: &HostIdentity, options: &OpenOptions) -> Result<Self, StoreError> {
         let location = location_of(path);
-        if path.symlink_metadata().is_ok() {
-            return Err(StoreError::AlreadyExists(location));
+        if let Ok(meta) = path.symlink_metadata() {
+            return Err(existing(path, &meta, location));
         }
         let io_err = |action: &str, e: std::io::Error| {
             let message = match e.kind() {
@@ -424,6 +477,7 @@ impl SqliteStore {
     /// Begins a write transaction, waiting for the write lock up to the lock timeout.
     fn begin_write(&mut self, action: &str) -> Result<(Transaction<'_>, String), StoreError> {
         let location = location_of(&self.path);
+        mark_start();
         let started = Instant::now();
         match self.conn.transaction_with_behavior(TransactionBehavior::Immediate) {
             Ok(tx) => Ok((tx, location)),
@@ -434,7 +488,9 @@ impl SqliteStore {
     fn begin_read(&mut self) -> Result<(Transaction<'_>, String), StoreError> {
         let location = location_of(&self.path);
         // DEFERRED: the read snapshot starts at the first SELECT and holds until the end; in
-        // WAL mode it never waits for a writer.
+        // WAL mode it never waits for a writer (but waits, up to the lock timeout, for another
+        // program holding the database exclusively).
+        mark_start();
         match self.conn.transaction_with_behavior(TransactionBehavior::Deferred) {
             Ok(tx) => Ok((tx, location)),
             Err(e) => Err(sqlite_error(&location, "reading the store", e, Duration::ZERO)),

@@ -66,9 +66,9 @@ pub enum Command {
         after_help = "Examples:\n  ativo-backup init --server-id B8E7-9F2A-3C4D-5E6F --base-url https://jira.example.com\n  ativo-backup --store demo.db init --server-id DEMO --base-url https://jira.example.com --sample demo"
     )]
     Init(InitArgs),
-    /// Show the store's host identity and fingerprint, or change its base URL.
+    /// Show the store's host identity and fingerprint, or record a change of base URL or deployment.
     #[command(
-        after_help = "Examples:\n  ativo-backup host\n  ativo-backup host set-base-url https://jira.new.example.com --keep-alias"
+        after_help = "Examples:\n  ativo-backup host\n  ativo-backup host set-base-url https://jira.new.example.com --keep-alias\n  ativo-backup host set-deployment datacenter --keep-alias"
     )]
     Host {
         /// What to do (default: show).
@@ -202,6 +202,28 @@ pub enum HostAction {
         #[arg(long)]
         keep_alias: bool,
     },
+    /// Record that Jira Server was upgraded to Data Center (or back); the server id stays. Cloud
+    /// is not a deployment to change to: that is `migrate`.
+    #[command(
+        after_help = "Example:\n  ativo-backup host set-deployment datacenter --keep-alias   # after the upgrade, old backups still restore"
+    )]
+    SetDeployment {
+        /// The deployment the installation is now.
+        #[arg(value_enum)]
+        deployment: OnPremises,
+        /// Keep accepting archives exported under the current identity.
+        #[arg(long)]
+        keep_alias: bool,
+    },
+}
+
+/// Deployments an installation can change between without a migration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OnPremises {
+    /// Jira Server.
+    Server,
+    /// Jira Data Center.
+    Datacenter,
 }
 
 /// Archive encodings.

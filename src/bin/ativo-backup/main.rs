@@ -30,6 +30,7 @@ fn main() -> ExitCode {
     restore_default_sigpipe();
     ignore_file_size_signal();
     no_transparent_huge_pages();
+    forget_empty_store_variable();
     let cli = Cli::parse();
     let format = cli.format;
     let verbose = cli.verbose;
@@ -45,6 +46,16 @@ fn main() -> ExitCode {
             render::error(&error, format);
             ExitCode::from(error.exit_code())
         }
+    }
+}
+
+/// `ATIVO_STORE=` (set but empty, as a service file or `env` leaves it) means "not set", so the
+/// default store applies, as an empty `PGHOST` means the default host to libpq.
+fn forget_empty_store_variable() {
+    if std::env::var_os("ATIVO_STORE").is_some_and(|v| v.to_string_lossy().trim().is_empty()) {
+        // SAFETY: called first thing in main, before any other thread exists, so nothing reads
+        // the environment concurrently.
+        unsafe { std::env::remove_var("ATIVO_STORE") };
     }
 }
 
@@ -112,12 +123,19 @@ fn run(cli: Cli) -> Result<u8> {
         }
         Command::Host { action } => {
             let mut store = store::open(&location()?)?;
-            if let Some(HostAction::SetBaseUrl { url, keep_alias }) = action {
-                let current = store.host()?.identity;
-                let new = HostIdentity::new(current.deployment, &current.server_id, &url)?;
-                store.set_identity(&new, keep_alias)?;
-            }
-            let host = store.host()?;
+            let host = match action {
+                Some(HostAction::SetBaseUrl { url, keep_alias }) => {
+                    ops::host::set_base_url(store.as_mut(), &url, keep_alias)?
+                }
+                Some(HostAction::SetDeployment { deployment, keep_alias }) => {
+                    let deployment = match deployment {
+                        args::OnPremises::Server => Deployment::Server,
+                        args::OnPremises::Datacenter => Deployment::Datacenter,
+                    };
+                    ops::host::set_deployment(store.as_mut(), deployment, keep_alias)?
+                }
+                None | Some(HostAction::Show) => store.host()?,
+            };
             render::host(&host, &store.location(), format);
         }
         Command::Export(a) => {
