@@ -486,3 +486,43 @@ fn init_over_a_file_that_is_not_a_store_says_what_it_is() {
         .code(7)
         .stderr(predicate::str::contains("already exists"));
 }
+
+/// Text that would drive a terminal: set its title, erase the line, reverse what follows.
+const HOSTILE_TEXT: &str = "\u{1b}]0;owned\u{7}\u{1b}[2K\u{202e}";
+
+#[test]
+fn archive_text_never_drives_the_terminal_in_human_output_and_stays_exact_in_json() {
+    let (dir, store) = demo_store();
+    let host =
+        ativo_backup::host::HostIdentity::new(ativo_backup::host::Deployment::Datacenter, SERVER_ID, BASE_URL).unwrap();
+    let (mut config, mut tokens) = ativo_backup::sample::generate(ativo_backup::sample::SampleSize::Demo);
+    let mut team = config.teams[0].clone();
+    team.key = format!("X{HOSTILE_TEXT}");
+    team.name = format!("name{HOSTILE_TEXT}");
+    config.teams.push(team);
+    tokens[0].name = format!("token{HOSTILE_TEXT}");
+    let sealed =
+        ativo_backup::archive::seal(config, &host, ativo_backup::archive::Scope::Full, tokens, chrono::Utc::now());
+    let archive = dir.path().join("hostile.json.zst");
+    let mut bytes = Vec::new();
+    ativo_backup::archive::write(&sealed, &mut bytes, ativo_backup::archive::Encoding::Zstd).unwrap();
+    std::fs::write(&archive, bytes).unwrap();
+    let runs: [&[&str]; 4] = [&["inspect"], &["-v", "diff"], &["-v", "import", "--dry-run"], &["-v", "validate"]];
+    for args in runs {
+        let out = bin().arg("--store").arg(&store).args(args).arg(&archive).output().unwrap();
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        for (stream, bytes) in [("stdout", &out.stdout), ("stderr", &out.stderr)] {
+            let text = String::from_utf8_lossy(bytes);
+            assert!(
+                !text.contains('\u{1b}') && !text.contains('\u{7}') && !text.contains('\u{202e}'),
+                "{args:?} {stream}: {text:?}"
+            );
+        }
+        let shown = String::from_utf8_lossy(&out.stdout);
+        // Shown escaped: `\x1b` by the renderer, `\u{1b}` where a finding quotes the key.
+        assert!(shown.contains("]0;owned\\"), "{args:?}: the escaped text is missing: {shown}");
+    }
+    let out = bin().args(["--format", "json", "inspect"]).arg(&archive).output().unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["header"]["api_tokens"][0]["name"], format!("token{HOSTILE_TEXT}"), "JSON must stay exact");
+}

@@ -18,6 +18,53 @@ use serde::Serialize;
 
 use crate::args::Format;
 
+/// `println!` for human output: text from an archive or a store never drives the terminal.
+macro_rules! say {
+    ($($arg:tt)*) => {
+        println!("{}", crate::render::terminal_safe(&format!($($arg)*), true))
+    };
+}
+
+/// `eprintln!` for human output, as [`say!`].
+macro_rules! tell {
+    ($($arg:tt)*) => {
+        eprintln!("{}", crate::render::terminal_safe(&format!($($arg)*), true))
+    };
+}
+
+/// `s` with every character that could drive a terminal escaped, as git and systemd do when
+/// they print names they did not choose: C0 controls (`\x1b`), DEL, C1 controls and the
+/// bidirectional controls U+202A..U+202E and U+2066..U+2069 (`\u{202e}`), which can rewrite what
+/// a line seems to say. With `keep_newlines`, a line feed stays (our own multi-line text); without,
+/// it is escaped too (a value printed inside a line). JSON output is never passed through this:
+/// it stays exact.
+pub fn terminal_safe(s: &str, keep_newlines: bool) -> std::borrow::Cow<'_, str> {
+    let unsafe_char = |c: char| {
+        (c.is_control() && !(keep_newlines && c == '\n'))
+            || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+    };
+    if !s.chars().any(unsafe_char) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if !unsafe_char(c) {
+            out.push(c);
+        } else if u32::from(c) < 0x80 {
+            out.push_str(&format!("\\x{:02x}", u32::from(c)));
+        } else {
+            out.push_str(&format!("\\u{{{:04x}}}", u32::from(c)));
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// A value from an archive or a store, printed inside a line: nothing in it drives the terminal,
+/// not even a line feed.
+fn text(s: &str) -> std::borrow::Cow<'_, str> {
+    terminal_safe(s, false)
+}
+
 static QUIET: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 /// `--quiet`: human reports are not printed (errors and JSON still are).
@@ -38,13 +85,13 @@ fn json<T: Serialize>(value: &T) {
 
 /// An error: message on stderr; with `--format json`, a JSON object on stdout too.
 pub fn error(error: &Error, format: Format) {
-    eprintln!("error: {error}");
+    tell!("error: {error}");
     if let Error::Invalid { findings, .. } = error {
         for f in findings.iter().take(50) {
-            eprintln!("  {}", finding_line(f));
+            tell!("  {}", finding_line(f));
         }
         if findings.len() > 50 {
-            eprintln!("  ... and {} more (use --format json for all)", findings.len() - 50);
+            tell!("  ... and {} more (use --format json for all)", findings.len() - 50);
         }
     }
     if format == Format::Json {
@@ -107,9 +154,9 @@ pub fn init(r: &InitReport, format: Format) {
     if quiet() {
         return;
     }
-    println!("created store {} for {}", r.store, r.host.base_url);
-    println!("  fingerprint {}", r.fingerprint);
-    println!("  holds {}", counts_line(&r.counts));
+    say!("created store {} for {}", r.store, r.host.base_url);
+    say!("  fingerprint {}", r.fingerprint);
+    say!("  holds {}", counts_line(&r.counts));
 }
 
 /// `host`.
@@ -127,27 +174,27 @@ pub fn host(h: &HostRecord, location: &str, format: Format) {
     if quiet() {
         return;
     }
-    println!("store       {location}");
-    println!("base url    {}", h.identity.base_url);
-    println!("deployment  {}", h.identity.deployment);
-    println!("server id   {}", h.identity.server_id);
-    println!("fingerprint {}", h.identity.fingerprint());
+    say!("store       {location}");
+    say!("base url    {}", text(&h.identity.base_url));
+    say!("deployment  {}", h.identity.deployment);
+    say!("server id   {}", text(&h.identity.server_id));
+    say!("fingerprint {}", h.identity.fingerprint());
     for alias in &h.aliases {
-        println!("alias       {alias}");
+        say!("alias       {alias}");
     }
 }
 
 /// `export`.
 pub fn export(r: &ExportReport, format: Format) {
     for warning in &r.warnings {
-        eprintln!("warning: {warning}");
+        tell!("warning: {warning}");
     }
     if format == Format::Json {
         // With `-o -` stdout carries the archive: the report must not be appended to it.
         if r.to_stdout {
             return match serde_json::to_string_pretty(r) {
                 Ok(text) => eprintln!("{text}"),
-                Err(e) => eprintln!("error: cannot render the report as JSON: {e}"),
+                Err(e) => tell!("error: cannot render the report as JSON: {e}"),
             };
         }
         return json(r);
@@ -169,12 +216,12 @@ pub fn export(r: &ExportReport, format: Format) {
     );
     if r.to_stdout {
         // The archive itself is on stdout.
-        eprintln!("{text}")
+        tell!("{text}")
     } else {
-        println!("{text}")
+        say!("{text}")
     }
     for removed in &r.removed {
-        println!("  removed older archive {removed} (--keep)");
+        say!("  removed older archive {removed} (--keep)");
     }
 }
 
@@ -192,6 +239,7 @@ fn plan_lines(plan: &Plan) -> Vec<String> {
         {
             if !keys.is_empty() {
                 let more = if n > keys.len() { format!(" ... {} more", n - keys.len()) } else { String::new() };
+                let keys: Vec<_> = keys.iter().map(|k| text(k)).collect();
                 line.push_str(&format!("\n      {sign} {}{more}", keys.join(", ")));
             }
         }
@@ -205,9 +253,9 @@ fn plan_lines(plan: &Plan) -> Vec<String> {
 
 /// The plan on stderr, before a confirmation question.
 pub fn plan_to_stderr(plan: &Plan) {
-    eprintln!("changes:");
+    tell!("changes:");
     for line in plan_lines(plan) {
-        eprintln!("{line}");
+        tell!("{line}");
     }
 }
 
@@ -220,23 +268,20 @@ pub fn import(r: &ImportReport, format: Format) {
         return;
     }
     for w in &r.warnings {
-        eprintln!("{}", finding_line(w));
+        tell!("{}", finding_line(w));
     }
     if r.dry_run {
-        println!(
-            "dry run: {} passed every check (host matched by {}); importing it would change:",
-            r.input, r.host_match
-        );
+        say!("dry run: {} passed every check (host matched by {}); importing it would change:", r.input, r.host_match);
     } else {
-        println!("imported {} (host matched by {}); changes:", r.input, r.host_match);
+        say!("imported {} (host matched by {}); changes:", r.input, r.host_match);
     }
     for line in plan_lines(&r.plan) {
-        println!("{line}");
+        say!("{line}");
     }
     if let Some(backup) = &r.safety_backup {
-        println!("safety backup of the replaced configuration: {backup}");
+        say!("safety backup of the replaced configuration: {backup}");
     }
-    println!("content digest {} -> {}", r.content_digest_before, r.content_digest_after);
+    say!("content digest {} -> {}", r.content_digest_before, r.content_digest_after);
 }
 
 /// `validate`.
@@ -250,7 +295,7 @@ pub fn validate(r: &ValidateReport, format: Format) {
                         Severity::Error => "error",
                         Severity::Warning => "warning",
                     };
-                    println!(
+                    say!(
                         "::{level} file={},title={}::{}",
                         escape_property(&file.file),
                         escape_property(f.code),
@@ -259,7 +304,7 @@ pub fn validate(r: &ValidateReport, format: Format) {
                 }
             }
             let failed = r.files.iter().filter(|f| !f.ok).count();
-            println!("{} file(s) checked, {} failed, exit code {}", r.files.len(), failed, r.exit_code);
+            say!("{} file(s) checked, {} failed, exit code {}", r.files.len(), failed, r.exit_code);
         }
         Format::Human => {
             if quiet() {
@@ -268,12 +313,12 @@ pub fn validate(r: &ValidateReport, format: Format) {
             for file in &r.files {
                 if file.ok {
                     let counts = file.counts.as_ref().map(counts_line).unwrap_or_default();
-                    println!("ok    {} ({counts})", file.file);
+                    say!("ok    {} ({counts})", file.file);
                 } else {
-                    println!("FAIL  {} (exit {})", file.file, file.exit_code);
+                    say!("FAIL  {} (exit {})", file.file, file.exit_code);
                 }
                 for f in &file.findings {
-                    println!("      {}", finding_line(f));
+                    say!("      {}", finding_line(f));
                 }
             }
         }
@@ -299,23 +344,33 @@ pub fn inspect(r: &InspectReport, format: Format) {
         return;
     }
     let h = &r.header;
-    println!("file             {}", r.file);
-    println!("format version   {}", r.format_version);
-    println!("created at       {}", h.created_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
-    println!("tool             {} {}", h.tool.name, h.tool.version);
-    println!("scope            {}", name(&h.scope));
-    println!("source           {} ({}, server id {})", h.source.base_url, h.source.deployment, h.source.server_id);
-    println!("fingerprint      {}", h.source.fingerprint);
+    say!("file             {}", r.file);
+    say!("format version   {}", r.format_version);
+    say!("created at       {}", h.created_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+    say!("tool             {} {}", text(&h.tool.name), text(&h.tool.version));
+    say!("scope            {}", name(&h.scope));
+    say!(
+        "source           {} ({}, server id {})",
+        text(&h.source.base_url),
+        h.source.deployment,
+        text(&h.source.server_id)
+    );
+    say!("fingerprint      {}", h.source.fingerprint);
     if !r.fingerprint_consistent {
-        println!(
+        say!(
             "warning          the fingerprint does not match the host fields beside it: the header was edited (import refuses it)"
         );
     }
-    println!("content digest   {}", h.content_digest);
-    println!("integrity digest {} (verified)", h.integrity_digest);
-    println!("counts           {}", counts_line(&h.counts));
+    say!("content digest   {}", h.content_digest);
+    say!("integrity digest {} (verified)", h.integrity_digest);
+    say!("counts           {}", counts_line(&h.counts));
     for t in &h.api_tokens {
-        println!("api token        {} (created {} by {}; not restored)", t.name, t.created_at, t.created_by);
+        say!(
+            "api token        {} (created {} by {}; not restored)",
+            text(&t.name),
+            text(&t.created_at),
+            text(&t.created_by)
+        );
     }
 }
 
@@ -327,10 +382,10 @@ pub fn diff(r: &DiffReport, format: Format) {
     if quiet() {
         return;
     }
-    println!("from {} ({})", r.from, r.from_digest);
-    println!("to   {} ({})", r.to, r.to_digest);
+    say!("from {} ({})", r.from, r.from_digest);
+    say!("to   {} ({})", r.to, r.to_digest);
     for line in plan_lines(&r.plan) {
-        println!("{line}");
+        say!("{line}");
     }
 }
 
@@ -343,17 +398,17 @@ pub fn log(ops: &[ativo_backup::store::Operation], format: Format) {
         return;
     }
     if ops.is_empty() {
-        println!("the operations log is empty");
+        say!("the operations log is empty");
     }
     for op in ops {
         let digest = op.archive_digest.as_deref().or(op.content_digest.as_deref()).unwrap_or("-");
-        println!(
+        say!(
             "{:>5}  {}  {:<12} {:<10} {:<8} {}",
             op.id,
             op.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-            op.kind,
-            op.os_user,
-            op.outcome,
+            text(&op.kind),
+            text(&op.os_user),
+            text(&op.outcome),
             digest
         );
     }
@@ -368,14 +423,14 @@ pub fn references(r: &ReferencesReport, format: Format) {
         return;
     }
     let scope = name(&r.scope);
-    println!("{} ({scope} archive from {}, {})", r.input, r.source.base_url, r.source.deployment);
+    say!("{} ({scope} archive from {}, {})", r.input, r.source.base_url, r.source.deployment);
     if r.references.namespaces.is_empty() {
-        println!("  refers to no Jira object");
+        say!("  refers to no Jira object");
     }
     for (namespace, ids) in &r.references.namespaces {
         let uses: usize = ids.values().map(|i| i.pointers.len()).sum();
         let required = if r.required.contains(namespace) { "  (required before migrate)" } else { "" };
-        println!("  {namespace:<34} {:>5} id(s), {uses} use(s){required}", ids.len());
+        say!("  {namespace:<34} {:>5} id(s), {uses} use(s){required}", ids.len());
         let shown: Vec<String> = ids
             .values()
             .take(12)
@@ -385,14 +440,14 @@ pub fn references(r: &ReferencesReport, format: Format) {
             })
             .collect();
         let more = if ids.len() > 12 { format!(" ... {} more", ids.len() - 12) } else { String::new() };
-        println!("      {}{more}", shown.join(", "));
+        say!("      {}{more}", shown.join(", "));
     }
     if !r.references.system_fields.is_empty() {
         let fields: Vec<&str> = r.references.system_fields.iter().map(String::as_str).collect();
-        println!("  system fields (same id on cloud, no mapping needed): {}", fields.join(", "));
+        say!("  system fields (same id on cloud, no mapping needed): {}", fields.join(", "));
     }
-    println!("  admins are never migrated: set them on the cloud site with `admins set` afterwards");
-    println!(
+    say!("  admins are never migrated: set them on the cloud site with `admins set` afterwards");
+    say!(
         "next: `--format json > mappings.json`, fill in the cloud ids, then `migrate ARCHIVE --mappings mappings.json`"
     );
 }
@@ -407,11 +462,11 @@ fn state(s: MigrationState) -> &'static str {
 
 /// The checked migration on stderr, before the confirmation question.
 pub fn migration_plan_to_stderr(c: &Checked) {
-    eprintln!("migrating {} ({}) -> {}", c.header.source.base_url, c.header.source.deployment, c.target.base_url);
-    eprintln!("  {}", counts_line(&c.config.counts()));
-    eprintln!("  {} reference(s) rewritten, {} without a mapping", c.rewritten, c.unmapped.len());
+    tell!("migrating {} ({}) -> {}", c.header.source.base_url, c.header.source.deployment, c.target.base_url);
+    tell!("  {}", counts_line(&c.config.counts()));
+    tell!("  {} reference(s) rewritten, {} without a mapping", c.rewritten, c.unmapped.len());
     if c.overwrites_cloud_changes {
-        eprintln!("  the cloud configuration has changes that this run OVERWRITES (--overwrite-cloud-changes)");
+        tell!("  the cloud configuration has changes that this run OVERWRITES (--overwrite-cloud-changes)");
     }
 }
 
@@ -424,41 +479,46 @@ pub fn migrate(r: &MigrateReport, format: Format) {
         return;
     }
     for w in &r.warnings {
-        eprintln!("{}", finding_line(w));
+        tell!("{}", finding_line(w));
     }
-    println!(
+    say!(
         "migrated {} from {} ({}) to {} with {}",
-        r.input, r.source.base_url, r.source.deployment, r.target.base_url, r.mappings
+        r.input,
+        r.source.base_url,
+        r.source.deployment,
+        r.target.base_url,
+        r.mappings
     );
-    println!("  {}", counts_line(&r.counts));
-    println!("  {} reference(s) rewritten to cloud ids", r.rewritten);
+    say!("  {}", counts_line(&r.counts));
+    say!("  {} reference(s) rewritten to cloud ids", r.rewritten);
     if let Some(left) = &r.admins_left_behind {
-        println!(
+        say!(
             "  the archive is a full backup: its {} admin user(s) and {} admin group(s) were not migrated",
-            left.users, left.groups
+            left.users,
+            left.groups
         );
     }
     if r.unmapped_summary.is_empty() {
-        println!("  every reference had a mapping");
+        say!("  every reference had a mapping");
     } else {
-        println!("  without a mapping (never guessed):");
+        say!("  without a mapping (never guessed):");
         for (namespace, ids) in &r.unmapped_summary {
             let treatments: std::collections::BTreeSet<String> =
                 r.unmapped.iter().filter(|u| u.namespace == namespace).map(|u| name(&u.treatment)).collect();
             let treatments: Vec<String> = treatments.into_iter().collect();
-            println!("    {namespace:<34} {} ({}): {}", ids.len(), treatments.join(", "), ids.join(", "));
+            say!("    {namespace:<34} {} ({}): {}", ids.len(), treatments.join(", "), ids.join(", "));
         }
     }
     for ns in &r.unknown_namespaces {
-        println!("  ignored mappings namespace {ns} (not used by Ativo)");
+        say!("  ignored mappings namespace {ns} (not used by Ativo)");
     }
     if r.overwrote_cloud_changes {
-        println!("  overwrote changes made on the cloud (--overwrite-cloud-changes)");
+        say!("  overwrote changes made on the cloud (--overwrite-cloud-changes)");
     }
-    println!("safety backup of the cloud configuration: {}", r.safety_backup);
-    println!("content digest {} -> {}", r.content_digest_before, r.content_digest_after);
-    println!("status: {}", state(r.status));
-    println!("next: {}", r.next_step);
+    say!("safety backup of the cloud configuration: {}", r.safety_backup);
+    say!("content digest {} -> {}", r.content_digest_before, r.content_digest_after);
+    say!("status: {}", state(r.status));
+    say!("next: {}", r.next_step);
 }
 
 /// `migration status`.
@@ -469,58 +529,51 @@ pub fn migration_status(r: &StatusReport, format: Format) {
     if quiet() {
         return;
     }
-    println!("status     {}", state(r.status));
-    println!("store      {} ({}, {})", r.store, r.host.base_url, r.host.deployment);
+    say!("status     {}", state(r.status));
+    say!("store      {} ({}, {})", r.store, r.host.base_url, r.host.deployment);
     if let Some(run) = &r.last_run {
         let d = &run.detail;
-        println!(
+        say!(
             "last run   #{} at {} by {} ({} run(s) in all)",
             run.id,
             run.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             run.os_user,
             r.runs
         );
-        println!(
+        say!(
             "source     {} ({}, server id {}, {})",
-            d.source.base_url, d.source.deployment, d.source.server_id, d.source.fingerprint
+            d.source.base_url,
+            d.source.deployment,
+            d.source.server_id,
+            d.source.fingerprint
         );
-        println!(
-            "archive    {} ({}, {})",
-            d.input,
-            name(&d.archive_scope),
-            run.archive_digest.as_deref().unwrap_or("-")
-        );
-        println!("migrated   {}", counts_line(&d.counts));
-        println!("digest     {} (admins aside)", d.migrated_content_digest);
+        say!("archive    {} ({}, {})", d.input, name(&d.archive_scope), run.archive_digest.as_deref().unwrap_or("-"));
+        say!("migrated   {}", counts_line(&d.counts));
+        say!("digest     {} (admins aside)", d.migrated_content_digest);
     }
     if let Some(a) = &r.admins_set {
-        println!(
-            "admins set #{} at {} by {}",
-            a.id,
-            a.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-            a.os_user
-        );
+        say!("admins set #{} at {} by {}", a.id, a.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true), a.os_user);
     }
     for p in &r.pending {
-        println!("pending    {p}");
+        say!("pending    {p}");
     }
 }
 
 fn admins_lines(a: &ativo_backup::model::Admins) {
     if a.users.is_empty() && a.groups.is_empty() {
-        println!("  no admins");
+        say!("  no admins");
     }
     for u in &a.users {
         match (&u.account_id, &u.user_key) {
-            (Some(id), _) => println!("  user  {id} (account id)"),
-            (None, Some(key)) => println!("  user  {key} (user key)"),
+            (Some(id), _) => say!("  user  {id} (account id)"),
+            (None, Some(key)) => say!("  user  {key} (user key)"),
             (None, None) => {}
         }
     }
     for g in &a.groups {
         match &g.group_id {
-            Some(id) => println!("  group {} (id {id})", g.name),
-            None => println!("  group {}", g.name),
+            Some(id) => say!("  group {} (id {id})", g.name),
+            None => say!("  group {}", g.name),
         }
     }
 }
@@ -533,10 +586,10 @@ pub fn admins(r: &AdminsReport, format: Format) {
     if quiet() {
         return;
     }
-    println!("Ativo admins of {} ({}):", r.store, r.deployment);
+    say!("Ativo admins of {} ({}):", r.store, r.deployment);
     admins_lines(&r.admins);
     if r.migration_status == MigrationState::Incomplete {
-        println!("migration status INCOMPLETE: `admins set` completes it");
+        say!("migration status INCOMPLETE: `admins set` completes it");
     }
 }
 
@@ -548,10 +601,10 @@ pub fn admins_set(r: &SetAdminsReport, format: Format) {
     if quiet() {
         return;
     }
-    println!("saved the Ativo admins of {} ({}):", r.store, r.deployment);
+    say!("saved the Ativo admins of {} ({}):", r.store, r.deployment);
     admins_lines(&r.after);
-    println!("content digest {} -> {}", r.content_digest_before, r.content_digest_after);
+    say!("content digest {} -> {}", r.content_digest_before, r.content_digest_after);
     if r.migration_status != MigrationState::NotMigrated {
-        println!("migration status: {}", state(r.migration_status));
+        say!("migration status: {}", state(r.migration_status));
     }
 }
