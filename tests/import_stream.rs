@@ -87,6 +87,7 @@ impl Setup {
 
     fn options(&self, archive: &Path) -> import::ImportOptions {
         import::ImportOptions {
+            allow_invalid: false,
             input: Input::File(archive.to_path_buf()),
             limits: Limits::default(),
             safety_dir: self.dir.path().join("safety"),

@@ -13,6 +13,7 @@ use crate::destination::{self, Delivered, Protected};
 use crate::error::{ArchiveError, Error, Result};
 use crate::host::HostIdentity;
 use crate::model::Counts;
+use crate::model::validate::{Finding, PiFindings, Validator, validate};
 use crate::progress::SharedProgress;
 use crate::store::{Operation, Store};
 
@@ -62,6 +63,10 @@ pub struct ExportReport {
     pub fingerprint: String,
     /// Older archives removed by `keep`.
     pub removed: Vec<String>,
+    /// The semantic findings of the configuration exported (SPEC.md section 10). A backup is
+    /// never refused for its content: errors here are reported, the archive is written, and
+    /// `import --allow-invalid` restores it.
+    pub findings: Vec<Finding>,
     /// What the admin should know, the archive being good all the same: a destination that
     /// could not be read back, files rotation left alone, a log entry that was not written.
     pub warnings: Vec<String>,
@@ -83,19 +88,48 @@ pub fn export(store: &mut dyn Store, options: &ExportOptions) -> Result<ExportRe
         Output::Dir(_) | Output::Stdout => options.encoding.unwrap_or(Encoding::Zstd),
     };
     let name = super::archive_file_name("ativo", &host.base_url, created_at, encoding);
-    let (delivered, header) = match encoding {
+    let ((delivered, header), findings) = match encoding {
         // The default: streamed from the store into the archive in bounded memory.
         Encoding::Zstd => {
             options.progress.phase("reading the store and writing the archive", None);
             let scope = options.scope;
+            // The configuration is checked as it streams by, the PIs one at a time against the
+            // rest (model::validate::Validator), so that its findings come with the archive.
+            let skeleton = std::cell::OnceCell::new();
+            let validator = std::cell::OnceCell::new();
+            let checked = std::cell::RefCell::new((PiFindings::default(), Vec::new()));
             let feed = |stream: &mut archive::DataStream<'_>| -> Result<()> {
                 // Both callbacks write to the one stream, one after the other.
                 let stream = std::cell::RefCell::new(stream);
-                store.stream_snapshot(&mut |config, tokens| Ok(stream.borrow_mut().start(config, tokens)?), &mut |pi| {
-                    Ok(stream.borrow_mut().pi(std::borrow::Cow::Owned(pi))?)
-                })
+                store.stream_snapshot(
+                    &mut |config, tokens| {
+                        let mut written = config.clone();
+                        if scope == Scope::Migration {
+                            written.admins = None;
+                        }
+                        let _ = skeleton.set(written);
+                        Ok(stream.borrow_mut().start(config, tokens)?)
+                    },
+                    &mut |pi| {
+                        if let Some(config) = skeleton.get() {
+                            let validator = validator.get_or_init(|| Validator::new(config));
+                            let (findings, keys) = &mut *checked.borrow_mut();
+                            validator.check_pi(keys.len(), &pi, findings);
+                            keys.push(pi.key.clone());
+                        }
+                        Ok(stream.borrow_mut().pi(std::borrow::Cow::Owned(pi))?)
+                    },
+                )
             };
-            write_streamed(&options.output, &name, &protected, &host, scope, created_at, feed)?
+            let written = write_streamed(&options.output, &name, &protected, &host, scope, created_at, feed)?;
+            let findings = match skeleton.get() {
+                Some(config) => {
+                    let (pis, keys) = checked.into_inner();
+                    validator.get_or_init(|| Validator::new(config)).finish(pis, keys.iter().map(String::as_str))
+                }
+                None => Vec::new(),
+            };
+            (written, findings)
         }
         // Plain JSON is pretty-printed for review; it is built from a snapshot in memory.
         Encoding::Json => {
@@ -127,7 +161,8 @@ pub fn export(store: &mut dyn Store, options: &ExportOptions) -> Result<ExportRe
                 },
             )
             .map(|(delivered, _)| (delivered, ()))?;
-            (delivered, sealed.archive.header)
+            let findings = validate(&sealed.archive.data);
+            ((delivered, sealed.archive.header), findings)
         }
     };
     options.progress.finish();
@@ -153,6 +188,7 @@ pub fn export(store: &mut dyn Store, options: &ExportOptions) -> Result<ExportRe
         fingerprint: header.source.fingerprint.clone(),
         removed,
         warnings,
+        findings,
     };
     let logged = store.record(&Operation {
         id: 0,

@@ -48,8 +48,12 @@ pub struct ImportOptions {
     pub input: Input,
     /// Limits against hostile input.
     pub limits: Limits,
-    /// Where the safety backup goes (created if missing).
+    /// Where the safety backup goes (created if missing, but not its parents).
     pub safety_dir: PathBuf,
+    /// Import even when the configuration breaks semantic rules (SPEC.md section 10), after
+    /// showing them: the way back for a backup of a store that held such a configuration.
+    /// Integrity, version, schema, host and scope are never waived.
+    pub allow_invalid: bool,
     /// Progress receiver.
     pub progress: SharedProgress,
 }
@@ -59,7 +63,7 @@ pub struct ImportOptions {
 pub struct Checked {
     /// The archive's header.
     pub header: Header,
-    /// Warnings (errors would have failed the check).
+    /// Warnings, and with [`ImportOptions::allow_invalid`] the semantic errors let through.
     pub findings: Vec<Finding>,
     /// What importing it changes now.
     pub plan: Plan,
@@ -98,8 +102,10 @@ pub struct ImportReport {
     pub host_match: &'static str,
     /// Changes per entity kind.
     pub plan: Plan,
-    /// Warnings found in the archive.
+    /// Findings in the archive: warnings, and the semantic errors `--allow-invalid` let through.
     pub warnings: Vec<Finding>,
+    /// Semantic errors that were let through by `--allow-invalid` (counted among `warnings`).
+    pub allowed_errors: usize,
     /// Where the configuration that was replaced was saved.
     pub safety_backup: Option<String>,
     /// Content digest of the store's configuration before.
@@ -118,7 +124,8 @@ pub fn check(store: &mut dyn Store, options: &ImportOptions) -> Result<Checked> 
     if let Some(checked) = check_streamed(store, options)? {
         return Ok(checked);
     }
-    let (archive, findings) = super::read_valid_archive(&options.input, &options.limits, &options.progress)?;
+    let (archive, findings) =
+        super::read_checked_archive(&options.input, &options.limits, &options.progress, options.allow_invalid)?;
     let host_match = check_scope_and_host(store, options, &archive.header)?;
     options.progress.phase("comparing with the store", None);
     let current = store.snapshot()?;
@@ -172,9 +179,7 @@ fn check_streamed(store: &mut dyn Store, options: &ImportOptions) -> Result<Opti
     // Only a verdict makes the plan meaningful (the PIs seen were exactly the checked ones).
     let Some(streamed) = verdict else { return Ok(None) };
     let findings = super::with_header_rules(streamed.findings, &streamed.header, streamed.has_admins);
-    if findings.iter().any(Finding::is_error) {
-        return Err(Error::Invalid { context: options.input.to_string(), findings });
-    }
+    let findings = super::refuse_invalid(&options.input.to_string(), findings, options.allow_invalid)?;
     let host_match = check_scope_and_host(store, options, &streamed.header)?;
     let planned = planned?;
     Ok(Some(Checked {
@@ -272,6 +277,7 @@ pub fn dry_run_report(options: &ImportOptions, checked: Checked) -> Result<Impor
         dry_run: true,
         host_match: checked.host_match,
         plan: checked.plan,
+        allowed_errors: checked.findings.iter().filter(|f| f.is_error()).count(),
         warnings: checked.findings,
         safety_backup: None,
         content_digest_before: checked.content_digest_before,
@@ -309,6 +315,7 @@ pub fn apply(store: &mut dyn Store, options: &ImportOptions, checked: Checked) -
         dry_run: false,
         host_match,
         plan,
+        allowed_errors: findings.iter().filter(|f| f.is_error()).count(),
         warnings: findings,
         safety_backup: Some(backup),
         content_digest_before: before,

@@ -158,13 +158,50 @@ pub fn read_valid_archive(
     limits: &Limits,
     progress: &SharedProgress,
 ) -> Result<(Archive, Vec<crate::model::validate::Finding>)> {
+    read_checked_archive(input, limits, progress, false)
+}
+
+/// [`read_valid_archive`], where `allow_invalid` lets semantic errors of the configuration
+/// through (see [`refuse_invalid`]).
+///
+/// # Errors
+///
+/// As [`read_valid_archive`].
+pub fn read_checked_archive(
+    input: &Input,
+    limits: &Limits,
+    progress: &SharedProgress,
+    allow_invalid: bool,
+) -> Result<(Archive, Vec<crate::model::validate::Finding>)> {
     let archive = read_archive_with(input, limits, progress)?;
     progress.phase("checking semantics", None);
-    let findings = check_semantics(&archive);
-    if findings.iter().any(|f| f.is_error()) {
-        return Err(Error::Invalid { context: input.to_string(), findings });
-    }
+    let findings = refuse_invalid(&input.to_string(), check_semantics(&archive), allow_invalid)?;
     Ok((archive, findings))
+}
+
+/// Whether a finding is one that `--allow-invalid` waives: an error of the configuration's
+/// semantic rules (SPEC.md section 10). The header rules (`archive.*`: the scope and its admins,
+/// the recorded fingerprint) guard the scope and the host, which are never waived.
+pub fn waivable(finding: &crate::model::validate::Finding) -> bool {
+    !finding.code.starts_with("archive.")
+}
+
+/// `findings` back when they allow going on: no error at all, or, with `allow_invalid`, only
+/// errors that [`waivable`] says may be waived.
+///
+/// # Errors
+///
+/// [`Error::Invalid`] naming `context` with all the findings otherwise.
+pub fn refuse_invalid(
+    context: &str,
+    findings: Vec<crate::model::validate::Finding>,
+    allow_invalid: bool,
+) -> Result<Vec<crate::model::validate::Finding>> {
+    let refused = |f: &crate::model::validate::Finding| f.is_error() && !(allow_invalid && waivable(f));
+    if findings.iter().any(refused) {
+        return Err(Error::Invalid { context: context.to_owned(), findings });
+    }
+    Ok(findings)
 }
 
 /// Semantic findings of a decoded archive: the model's rules, plus the header rules that need

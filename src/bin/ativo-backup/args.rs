@@ -82,7 +82,7 @@ pub enum Command {
     Export(ExportArgs),
     /// Replace ALL configuration with an archive of the same host, after every check and a safety backup.
     #[command(
-        after_help = "Examples:\n  ativo-backup import backup.json.zst --dry-run   # what would change\n  ativo-backup import backup.json.zst --yes       # restore without asking"
+        after_help = "Examples:\n  ativo-backup import backup.json.zst --dry-run   # what would change\n  ativo-backup import backup.json.zst --yes       # restore without asking\n  ativo-backup import backup.json.zst --yes --allow-invalid   # a backup of a store that broke a semantic rule"
     )]
     Import(ImportArgs),
     /// Check archives without any store (integrity, version, schema, semantics).
@@ -287,6 +287,11 @@ pub struct ImportArgs {
     /// Where the safety backup goes [default: ativo-safety-backups/ beside a SQLite store, else in the current directory].
     #[arg(long, value_name = "DIR")]
     pub safety_dir: Option<PathBuf>,
+    /// Restore even if the configuration breaks semantic rules (they are shown first): for a
+    /// backup of a store that held such a configuration. Integrity, version, schema, host and
+    /// scope are never waived.
+    #[arg(long)]
+    pub allow_invalid: bool,
     /// Limits.
     #[command(flatten)]
     pub limits: LimitArgs,

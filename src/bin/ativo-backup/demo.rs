@@ -103,6 +103,7 @@ pub fn run(dir: Option<PathBuf>, format: Format) -> Result<()> {
     say(format!("4. simulated a mistake: deleted program {lost} and its PIs from the store"));
 
     let options = ops::import::ImportOptions {
+        allow_invalid: false,
         input: Input::File(archive_path),
         limits: Limits::default(),
         safety_dir: ops::default_safety_dir(&location),

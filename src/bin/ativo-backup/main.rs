@@ -163,6 +163,7 @@ fn run(cli: Cli) -> Result<u8> {
         Command::Import(a) => {
             let location = location()?;
             let options = ops::import::ImportOptions {
+                allow_invalid: a.allow_invalid,
                 input: Input::parse(&a.file),
                 limits: limits(a.limits.max_size),
                 safety_dir: a.safety_dir.unwrap_or_else(|| ops::default_safety_dir(&location)),

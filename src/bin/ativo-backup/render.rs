@@ -189,6 +189,17 @@ pub fn export(r: &ExportReport, format: Format) {
     for warning in &r.warnings {
         tell!("warning: {warning}");
     }
+    if format != Format::Json {
+        for f in &r.findings {
+            tell!("{}", finding_line(f));
+        }
+        let errors = r.findings.iter().filter(|f| f.is_error()).count();
+        if errors > 0 {
+            tell!(
+                "warning: the configuration breaks {errors} semantic rule(s) of SPEC.md section 10; the archive was written all the same (a backup is never refused for its content) and restores with `import --allow-invalid`"
+            );
+        }
+    }
     if format == Format::Json {
         // With `-o -` stdout carries the archive: the report must not be appended to it.
         if r.to_stdout {
@@ -274,6 +285,9 @@ pub fn import(r: &ImportReport, format: Format) {
         say!("dry run: {} passed every check (host matched by {}); importing it would change:", r.input, r.host_match);
     } else {
         say!("imported {} (host matched by {}); changes:", r.input, r.host_match);
+    }
+    if r.allowed_errors > 0 {
+        say!("  {} semantic error(s) let through by --allow-invalid (listed above)", r.allowed_errors);
     }
     for line in plan_lines(&r.plan) {
         say!("{line}");
