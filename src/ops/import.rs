@@ -346,7 +346,7 @@ impl Replacement for Import<'_> {
             content_digest: Some(header.content_digest.clone()),
             outcome: "ok".into(),
             detail: serde_json::json!({
-                "input": options.input.to_string(),
+                "input": options.input.absolute(),
                 "source_fingerprint": header.source.fingerprint,
                 "host_match": self.host_match,
                 "safety_backup": backup.display().to_string(),
@@ -439,6 +439,8 @@ pub fn write_safety_backup_from(
     host: &HostIdentity,
     read: &mut ReadCurrent<'_>,
 ) -> Result<(PathBuf, String)> {
+    // Absolute, so that the path in the log and the report still names the file later.
+    let dir = &super::absolute(dir);
     std::fs::create_dir_all(dir).map_err(|source| Error::File {
         action: "cannot create the safety backup directory",
         path: dir.to_path_buf(),

@@ -37,6 +37,15 @@ impl Input {
         if s == "-" { Input::Stdin } else { Input::File(PathBuf::from(s)) }
     }
 
+    /// The input as the operations log records it: a file as an absolute path (a relative one
+    /// means nothing once the command's working directory is forgotten), or `<stdin>`.
+    pub fn absolute(&self) -> String {
+        match self {
+            Input::Stdin => self.to_string(),
+            Input::File(path) => absolute(path).display().to_string(),
+        }
+    }
+
     /// The size in bytes, when it is a regular file.
     pub fn size(&self) -> Option<u64> {
         match self {
@@ -75,6 +84,13 @@ impl From<Input> for String {
     fn from(input: Input) -> String {
         input.to_string()
     }
+}
+
+/// `path` made absolute against the current directory (symbolic links are not resolved, so it
+/// names the file as the user did), for the operations log and reports. A path that cannot be
+/// made absolute (no current directory) is kept as given.
+pub fn absolute(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
 }
 
 /// Opens a regular file for one pass of the streaming reader (`archive::stream`), reporting the
