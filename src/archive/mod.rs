@@ -13,7 +13,7 @@
 mod digest;
 mod document;
 mod frames;
-mod guard;
+pub(crate) mod guard;
 mod schema;
 mod sha_pair;
 mod sniff;

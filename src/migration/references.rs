@@ -3,14 +3,15 @@
 //! This is the one list of reference *sites* in the model (a team's board, a scope filter's
 //! projects, a PI's sprint mappings, ...). The rewrite (`rewrite.rs`) visits the same sites; a
 //! test checks that nothing the rewrite maps is missed here and the other way round. The admins
-//! are not listed: they are never migrated (SPEC.md, section 11).
+//! are not listed: they are never migrated (SPEC.md, section 11). Supplier groups are listed
+//! apart, like system fields: they are kept by name and need no mapping.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
 use super::{
-    BOARD, CUSTOM_FIELD, CUSTOM_FIELD_OPTION, FILTER, GROUP, ISSUE, ISSUE_LINK_TYPE, ISSUE_TYPE, PROJECT, SPRINT,
+    BOARD, CUSTOM_FIELD, CUSTOM_FIELD_OPTION, FILTER, ISSUE, ISSUE_LINK_TYPE, ISSUE_TYPE, PROJECT, SPRINT, id_order,
     is_custom_field,
 };
 use crate::model::{Configuration, ScopeFilter};
@@ -34,6 +35,8 @@ pub struct References {
     pub namespaces: BTreeMap<&'static str, BTreeMap<String, Reference>>,
     /// Jira system field ids used (`labels`, ...): the same on cloud, so not to be mapped.
     pub system_fields: BTreeSet<String>,
+    /// Supplier group names: kept by name, so not to be mapped (SPEC.md, 11.1).
+    pub groups: BTreeSet<String>,
 }
 
 impl References {
@@ -84,9 +87,7 @@ impl References {
         if let Some(field) = &s.story_points_field {
             refs.field(field, "/data/settings/story_points_field".into());
         }
-        for (k, name) in s.supplier_groups.iter().enumerate() {
-            refs.add(GROUP, name, None, format!("/data/settings/supplier_groups/{k}"));
-        }
+        refs.groups.extend(s.supplier_groups.iter().cloned());
         refs
     }
 
@@ -134,14 +135,49 @@ impl References {
         self.namespaces.get(namespace).map_or(0, BTreeMap::len)
     }
 
+    /// The number of uses (JSON pointers) of the objects referenced in `namespace`.
+    pub fn uses(&self, namespace: &str) -> usize {
+        self.namespaces.get(namespace).map_or(0, |ids| ids.values().map(|r| r.pointers.len()).sum())
+    }
+
+    /// The ids of `namespace` in [`id_order`] (numbers by value).
+    pub fn ids_in_order(&self, namespace: &str) -> Vec<&Reference> {
+        let mut ids: Vec<&Reference> = self.namespaces.get(namespace).map(|m| m.values().collect()).unwrap_or_default();
+        ids.sort_by(|a, b| id_order(&a.id, &b.id));
+        ids
+    }
+
     /// The mappings skeleton: `{"<namespace>": {"<server id>": null}}`, the `--mappings` format
-    /// with every cloud id still to be filled in.
-    pub fn skeleton(&self) -> serde_json::Value {
-        let namespaces = self.namespaces.iter().map(|(namespace, ids)| {
-            let ids = ids.keys().map(|id| (id.clone(), serde_json::Value::Null)).collect();
-            ((*namespace).to_owned(), serde_json::Value::Object(ids))
-        });
-        serde_json::Value::Object(namespaces.collect())
+    /// with every cloud id still to be filled in; namespaces in code-point order, ids in
+    /// [`id_order`].
+    pub fn skeleton(&self) -> Skeleton<'_> {
+        Skeleton(self)
+    }
+}
+
+/// The mappings skeleton of some [`References`], serialized as `{"<namespace>": {"<server id>":
+/// null}}` with the ids in numeric order (a `serde_json::Value` would sort them as strings).
+#[derive(Debug, Clone, Copy)]
+pub struct Skeleton<'r>(&'r References);
+
+impl Serialize for Skeleton<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        struct Ids<'a>(Vec<&'a Reference>);
+        impl Serialize for Ids<'_> {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                let mut map = serializer.serialize_map(Some(self.0.len()))?;
+                for r in &self.0 {
+                    map.serialize_entry(&r.id, &())?;
+                }
+                map.end()
+            }
+        }
+        let mut map = serializer.serialize_map(Some(self.0.namespaces.len()))?;
+        for namespace in self.0.namespaces.keys() {
+            map.serialize_entry(namespace, &Ids(self.0.ids_in_order(namespace)))?;
+        }
+        map.end()
     }
 }
 
@@ -151,14 +187,15 @@ mod tests {
     use crate::sample::{SampleSize, generate};
 
     #[test]
-    fn the_demo_sample_refers_to_every_namespace_but_users() {
+    fn the_demo_sample_refers_to_every_namespace_but_users_and_groups() {
         let (config, _) = generate(SampleSize::Demo);
         let refs = References::of(&config);
         for ns in super::super::NAMESPACES {
-            let expected = ns != super::super::USER;
+            let expected = !super::super::NOT_APPLIED.contains(&ns);
             assert_eq!(refs.count(ns) > 0, expected, "{ns}: {:?}", refs.namespaces.keys());
         }
         assert!(refs.system_fields.contains("labels"));
+        assert_eq!(refs.groups.len(), config.settings.supplier_groups.len());
         let projects = &refs.namespaces[PROJECT];
         assert!(projects.values().all(|p| p.label.is_some() && !p.pointers.is_empty()));
     }
@@ -167,7 +204,8 @@ mod tests {
     fn the_skeleton_has_null_for_every_id_in_order() {
         let (config, _) = generate(SampleSize::Demo);
         let refs = References::of(&config);
-        let skeleton = refs.skeleton();
+        let text = serde_json::to_string(&refs.skeleton()).unwrap();
+        let skeleton: serde_json::Value = serde_json::from_str(&text).unwrap();
         let sprints = skeleton[SPRINT].as_object().unwrap();
         assert_eq!(sprints.len(), refs.count(SPRINT));
         assert!(sprints.values().all(serde_json::Value::is_null));
@@ -175,5 +213,12 @@ mod tests {
         let mut sorted = keys.clone();
         sorted.sort();
         assert_eq!(keys, sorted);
+        // Ids in numeric order, as written (a Value would have re-sorted them as strings).
+        let written: Vec<u64> = {
+            let start = text.find(SPRINT).unwrap();
+            let body = &text[start..text[start..].find('}').unwrap() + start];
+            body.split('"').filter_map(|part| part.parse().ok()).collect()
+        };
+        assert!(written.len() == refs.count(SPRINT) && written.windows(2).all(|w| w[0] < w[1]), "{written:?}");
     }
 }

@@ -5,23 +5,25 @@
 //! reference never *widens* what Ativo selects. So an unmapped object is dropped from a list
 //! (narrowing: a sprint mapping, an epic, an option, a link or issue type), or the scope filter
 //! that needs it selects nothing until an admin picks the cloud object (a saved filter, a custom
-//! field), or it is kept where its value means the same on the cloud (a group name). Unmapped
-//! projects and boards are collected too, but the operation refuses to write with them.
+//! field). Supplier groups are not touched: a group name means the same group on the cloud site.
+//! Unmapped projects, boards and sprints of mapped boards are collected too, but the operation
+//! refuses to write with them: they moved with their Jira project, so a missing mapping means
+//! missing mappings (a page not given), not a missing object.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::mappings::Mappings;
 use super::{
-    BOARD, CUSTOM_FIELD, CUSTOM_FIELD_OPTION, FILTER, GROUP, ISSUE, ISSUE_LINK_TYPE, ISSUE_TYPE, PROJECT, SPRINT,
+    BOARD, CUSTOM_FIELD, CUSTOM_FIELD_OPTION, FILTER, ISSUE, ISSUE_LINK_TYPE, ISSUE_TYPE, PROJECT, SPRINT,
     is_custom_field,
 };
 use crate::model::{Configuration, FieldFilter, IssueRef, ProjectRef, ScopeFilter};
 
 /// What happened to an unmapped reference.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Treatment {
-    /// A project or a board: the migration refuses to run.
+    /// A project, a board, or a sprint of a mapped board: the migration refuses to run.
     Refused,
     /// Removed (a sprint mapping, an epic of an objective, an option of a field filter, a link
     /// type or an issue type of the settings).
@@ -30,8 +32,13 @@ pub enum Treatment {
     ScopeEmptied,
     /// Unset (the story points field).
     Cleared,
-    /// Kept as it is, because it means the same on the cloud site (a group name).
-    Kept,
+}
+
+impl Treatment {
+    /// Whether this treatment loses something the configuration had (and so needs consent).
+    pub fn loses(self) -> bool {
+        matches!(self, Treatment::Dropped | Treatment::ScopeEmptied | Treatment::Cleared)
+    }
 }
 
 /// One use of a server-side id that has no mapping.
@@ -41,7 +48,8 @@ pub struct Unmapped {
     pub namespace: &'static str,
     /// The server-side id.
     pub id: String,
-    /// A human name where the configuration has one (project or issue key, team key of a board).
+    /// A human name where the configuration has one (project or issue key, the team of a board
+    /// or of a sprint mapping).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub label: Option<String>,
     /// What the rewrite did with it.
@@ -62,7 +70,7 @@ pub struct Rewritten {
 }
 
 impl Rewritten {
-    /// The unmapped uses that stop a migration (projects and boards).
+    /// The unmapped uses that stop a migration (projects, boards, sprints of mapped boards).
     pub fn refusing(&self) -> impl Iterator<Item = &Unmapped> {
         self.unmapped.iter().filter(|u| u.treatment == Treatment::Refused)
     }
@@ -72,6 +80,13 @@ impl Rewritten {
 /// they are for the caller to replace). The result is in canonical order.
 pub fn rewrite(config: &Configuration, mappings: &Mappings) -> Rewritten {
     let mut r = Rewriter { mappings, unmapped: Vec::new(), rewritten: 0 };
+    // The boards of BOARD teams that are mapped: their sprints moved with them, so a sprint
+    // mapping of such a team that has no mapping is refused like a board.
+    let mapped_boards: std::collections::HashMap<&str, &str> = config
+        .teams
+        .iter()
+        .filter_map(|t| t.board.as_deref().filter(|b| mappings.get(BOARD, b).is_some()).map(|b| (t.key.as_str(), b)))
+        .collect();
     let mut out = config.clone();
     for (i, team) in out.teams.iter_mut().enumerate() {
         if let Some(board) = &team.board {
@@ -111,7 +126,11 @@ pub fn rewrite(config: &Configuration, mappings: &Mappings) -> Rewritten {
         let mut mappings = Vec::with_capacity(pi.sprint_mappings.len());
         for (j, mapping) in pi.sprint_mappings.iter().enumerate() {
             let pointer = format!("/data/pis/{i}/sprint_mappings/{j}/jira_sprint_id");
-            if let Some(id) = r.lookup(SPRINT, &mapping.jira_sprint_id, None, Treatment::Dropped, pointer) {
+            let (treatment, label) = match mapped_boards.get(mapping.team.as_str()) {
+                Some(board) => (Treatment::Refused, format!("team {}, board {board}", mapping.team)),
+                None => (Treatment::Dropped, format!("team {}", mapping.team)),
+            };
+            if let Some(id) = r.lookup(SPRINT, &mapping.jira_sprint_id, Some(&label), treatment, pointer) {
                 mappings.push(crate::model::SprintMapping { jira_sprint_id: id, ..mapping.clone() });
             }
         }
@@ -128,15 +147,6 @@ pub fn rewrite(config: &Configuration, mappings: &Mappings) -> Rewritten {
             Some(field.clone())
         };
     }
-    let mut groups = Vec::with_capacity(s.supplier_groups.len());
-    for (k, name) in s.supplier_groups.iter().enumerate() {
-        let pointer = format!("/data/settings/supplier_groups/{k}");
-        let group = r.map_or(GROUP, name, None, Treatment::Kept, pointer);
-        if !groups.contains(&group) {
-            groups.push(group);
-        }
-    }
-    s.supplier_groups = groups;
     out.sort();
     Rewritten { config: out, unmapped: r.unmapped, rewritten: r.rewritten }
 }
@@ -170,8 +180,8 @@ impl Rewriter<'_> {
         }
     }
 
-    /// The cloud id, or the server id itself (for kept groups, and for refused projects and
-    /// boards, which are never written).
+    /// The cloud id, or the server id itself (for refused projects and boards, which are never
+    /// written).
     fn map_or(&mut self, ns: &'static str, id: &str, label: Option<&str>, t: Treatment, pointer: String) -> String {
         self.lookup(ns, id, label, t, pointer).unwrap_or_else(|| id.to_owned())
     }
@@ -265,14 +275,22 @@ mod tests {
     use crate::migration::references::References;
     use crate::sample::{SampleSize, generate};
 
-    /// Maps every referenced id of `config` to `c<id>`, except in the `skip` namespace.
+    /// The cloud id the tests give a server id: `9` and its number, or `customfield_9...`.
+    fn cloud_of(id: &str) -> String {
+        match id.strip_prefix("customfield_") {
+            Some(n) => format!("customfield_9{n}"),
+            None => format!("9{id}"),
+        }
+    }
+
+    /// Maps every referenced id of `config` to [`cloud_of`] it, except in the `skip` namespaces.
     fn mappings_for(config: &Configuration, skip: &[&str]) -> Mappings {
         let refs = References::of(config);
         let pairs: Vec<(String, String, String)> = refs
             .namespaces
             .iter()
             .filter(|(ns, _)| !skip.contains(ns))
-            .flat_map(|(ns, ids)| ids.keys().map(move |id| (ns.to_string(), id.clone(), format!("c{id}"))))
+            .flat_map(|(ns, ids)| ids.keys().map(move |id| (ns.to_string(), id.clone(), cloud_of(id))))
             .collect();
         Mappings::from_pairs(pairs.iter().map(|(a, b, c)| (a.as_str(), b.as_str(), c.as_str())))
     }
@@ -288,10 +306,8 @@ mod tests {
             before.namespaces.values().map(|ids| ids.values().map(|i| i.pointers.len()).sum::<usize>()).sum();
         assert_eq!(r.rewritten, total as u64);
         for (ns, ids) in &after.namespaces {
-            for id in ids.keys() {
-                assert!(id.starts_with('c'), "{ns} {id} was not rewritten");
-            }
-            assert_eq!(ids.len(), before.count(ns), "{ns}");
+            let expected: BTreeSet<String> = before.namespaces[ns].keys().map(|id| cloud_of(id)).collect();
+            assert_eq!(ids.keys().cloned().collect::<BTreeSet<_>>(), expected, "{ns} was not rewritten");
         }
         // Keys are never touched.
         let keys = |c: &Configuration| c.teams.iter().map(|t| t.key.clone()).collect::<Vec<_>>();
@@ -300,13 +316,28 @@ mod tests {
     }
 
     #[test]
-    fn unmapped_sprints_are_dropped_and_reported() {
-        let (config, _) = generate(SampleSize::Demo);
+    fn unmapped_sprints_of_mapped_boards_refuse_and_the_others_are_dropped() {
+        let (mut config, _) = generate(SampleSize::Demo);
         let r = rewrite(&config, &mappings_for(&config, &[SPRINT]));
         let sprints = References::of(&config).count(SPRINT);
         let reported: BTreeSet<_> = r.unmapped.iter().map(|u| (u.namespace, u.treatment, u.id.clone())).collect();
         assert_eq!(reported.len(), sprints);
-        assert!(reported.iter().all(|(ns, t, _)| *ns == SPRINT && *t == Treatment::Dropped));
+        // The sprints of a team with a (mapped) board moved with it: refused; the others dropped.
+        let boards: BTreeSet<&str> =
+            config.teams.iter().filter(|t| t.board.is_some()).map(|t| t.key.as_str()).collect();
+        for u in &r.unmapped {
+            let team = config.pis.iter().flat_map(|p| &p.sprint_mappings).find(|m| m.jira_sprint_id == u.id).unwrap();
+            let expected = if boards.contains(team.team.as_str()) { Treatment::Refused } else { Treatment::Dropped };
+            assert_eq!((u.namespace, u.treatment), (SPRINT, expected), "{u:?}");
+        }
+        assert!(r.refusing().count() > 0 && r.unmapped.iter().any(|u| u.treatment == Treatment::Dropped));
+        assert!(r.refusing().all(|u| u.label.as_deref().is_some_and(|l| l.contains(", board "))));
+        // A team without a board (CUSTOM) has no board its sprints moved with: dropped.
+        for team in &mut config.teams {
+            team.board = None;
+        }
+        let r = rewrite(&config, &mappings_for(&config, &[SPRINT]));
+        assert!(r.unmapped.iter().all(|u| u.treatment == Treatment::Dropped));
         assert!(r.config.pis.iter().all(|p| p.sprint_mappings.is_empty()));
         assert_eq!(r.refusing().count(), 0);
     }
@@ -334,11 +365,23 @@ mod tests {
     }
 
     #[test]
-    fn unmapped_groups_are_kept_by_name() {
+    fn supplier_groups_are_kept_by_name_whatever_the_mappings_say() {
         let (config, _) = generate(SampleSize::Demo);
-        let r = rewrite(&config, &mappings_for(&config, &[GROUP]));
+        let refs = References::of(&config);
+        let mut doc = serde_json::Map::new();
+        for (ns, ids) in &refs.namespaces {
+            let ids = ids.keys().map(|id| (id.clone(), serde_json::Value::String(cloud_of(id)))).collect();
+            doc.insert((*ns).to_owned(), serde_json::Value::Object(ids));
+        }
+        let groups = config.settings.supplier_groups.iter().flat_map(|g| {
+            [(format!("identity:group:name/{g}"), serde_json::json!("1d2e-uuid")), (g.clone(), serde_json::json!("x"))]
+        });
+        doc.insert("identity:group".into(), serde_json::Value::Object(groups.collect()));
+        let m = Mappings::parse(serde_json::Value::Object(doc).to_string().as_bytes(), "m").unwrap();
+        let r = rewrite(&config, &m);
         assert_eq!(r.config.settings.supplier_groups, config.settings.supplier_groups);
-        assert!(r.unmapped.iter().all(|u| u.namespace == GROUP && u.treatment == Treatment::Kept));
+        assert!(r.unmapped.is_empty(), "{:?}", r.unmapped);
+        assert_eq!(m.ignored_namespaces()[0].namespace, "identity:group");
     }
 
     #[test]

@@ -2,15 +2,17 @@
 //!
 //! On a cloud site this is the documented last step of a migration (Ativo: "Remove the entries,
 //! select admin groups/users, Save"): the migration never carries admins over, and saving them
-//! moves the migration status to COMPLETE (derived from the log by `migration status`). Users are
-//! account ids on cloud and user keys on Server / Data Center; groups are named. `set` replaces
-//! the whole list in one transaction with an `admins-set` log entry that records the list it
-//! replaced, so a mistake can be undone by hand.
+//! moves the migration status to COMPLETE when nothing else required is pending (derived by
+//! `migration status`). Users are account ids on cloud (checked against the shapes Atlassian
+//! documents, so that a user key, a user name or an e-mail address is not saved where an account
+//! id belongs) and user keys on Server / Data Center; groups are named. `set` replaces the whole
+//! list in one transaction with an `admins-set` log entry that records the list it replaced, so a
+//! mistake can be undone by hand.
 
 use chrono::Utc;
 use serde::Serialize;
 
-use super::migrate::{ADMINS_SET_KIND, MigrationState};
+use super::migrate::{ADMINS_SET_KIND, MigrationState, Pending};
 use crate::archive;
 use crate::error::{Error, Result};
 use crate::host::Deployment;
@@ -66,8 +68,11 @@ pub struct SetAdminsReport {
     pub content_digest_before: String,
     /// Content digest of the configuration after.
     pub content_digest_after: String,
-    /// Migration status after saving (COMPLETE on a migrated store).
+    /// Migration status after saving (COMPLETE on a migrated store with nothing else required
+    /// pending).
     pub migration_status: MigrationState,
+    /// What is still pending after saving (see `migration status`).
+    pub pending: Vec<Pending>,
 }
 
 /// Replaces the admins.
@@ -75,7 +80,8 @@ pub struct SetAdminsReport {
 /// # Errors
 ///
 /// [`Error::Usage`] (exit 2) when no user and no group is given, an entry is blank or repeated,
-/// or a cloud user is given as a Server user key; [`Error::Store`] (7) when writing fails.
+/// or a cloud user is not shaped like an Atlassian account id ([`check_account_id`]);
+/// [`Error::Store`] (7) when writing fails.
 pub fn set(store: &mut dyn Store, options: &SetAdminsOptions) -> Result<SetAdminsReport> {
     let deployment = store.host()?.identity.deployment;
     let admins = build(deployment, options)?;
@@ -102,7 +108,7 @@ pub fn set(store: &mut dyn Store, options: &SetAdminsOptions) -> Result<SetAdmin
     })?;
     let (before, after, content_digest_before, content_digest_after) =
         outcome.ok_or_else(|| Error::Usage("the store did not save the admins".into()))?;
-    let migration_status = super::migrate::status(store)?.status;
+    let status = super::migrate::status(store)?;
     Ok(SetAdminsReport {
         store: store.location(),
         deployment,
@@ -110,7 +116,8 @@ pub fn set(store: &mut dyn Store, options: &SetAdminsOptions) -> Result<SetAdmin
         after,
         content_digest_before,
         content_digest_after,
-        migration_status,
+        migration_status: status.status,
+        pending: status.pending,
     })
 }
 
@@ -128,10 +135,8 @@ fn build(deployment: Deployment, options: &SetAdminsOptions) -> Result<Admins> {
         if user.is_empty() || user.chars().any(char::is_whitespace) {
             return Err(Error::Usage(format!("admin user {user:?} is blank or contains whitespace")));
         }
-        if deployment == Deployment::Cloud && user.starts_with("JIRAUSER") {
-            return Err(Error::Usage(format!(
-                "admin user {user:?} looks like a Server / Data Center user key; on a cloud site give the user's account id (Jira: the profile URL ends with it)"
-            )));
+        if deployment == Deployment::Cloud {
+            check_account_id(user)?;
         }
         let entry = if deployment == Deployment::Cloud {
             AdminUser { account_id: Some(user.to_owned()), user_key: None }
@@ -148,12 +153,59 @@ fn build(deployment: Deployment, options: &SetAdminsOptions) -> Result<Admins> {
         if name.is_empty() {
             return Err(Error::Usage("an admin group name is blank".into()));
         }
+        if name.chars().any(char::is_control) {
+            return Err(Error::Usage(format!("admin group {name:?} has control characters")));
+        }
         if admins.groups.iter().any(|g| g.name == name) {
             return Err(Error::Usage(format!("admin group {name:?} is given twice")));
         }
         admins.groups.push(AdminGroup { group_id: None, name: name.to_owned() });
     }
     Ok(admins)
+}
+
+/// Where an account id is found, for hints.
+const ACCOUNT_ID_HINT: &str = "on a cloud site a user is given by Atlassian account id: 557058:<uuid>, 24 letters and digits (5b10ac8d82e05b22cc7d4ef5), or qm:... for a customer account; find it at the end of the user's profile URL (https://SITE.atlassian.net/jira/people/ACCOUNT_ID) or in admin.atlassian.com, Directory > Users";
+
+/// Checks that `user` is shaped like an Atlassian account id, as Atlassian documents them:
+/// `<digits>:<uuid>` (`557058:...`, the form of accounts made before 2018; Atlassian's own
+/// example, `384093:32b4d9w0-...`, has a letter past `f`, so the groups are letters and digits),
+/// 24 letters and digits (`5b10ac8d82e05b22cc7d4ef5`), or `qm:...` (customer accounts of Jira
+/// Service Management); at most 128 characters, Jira's limit for an account id.
+///
+/// # Errors
+///
+/// [`Error::Usage`] (exit 2) naming what the value looks like instead (a user key, an e-mail
+/// address, a user name) and where the account id is found.
+pub fn check_account_id(user: &str) -> Result<()> {
+    let alnum = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric());
+    let uuid = |s: &str| {
+        let parts: Vec<&str> = s.split('-').collect();
+        parts.len() == 5
+            && parts
+                .iter()
+                .zip([8, 4, 4, 4, 12])
+                .all(|(p, n)| p.len() == n && p.bytes().all(|b| b.is_ascii_alphanumeric()))
+    };
+    let shaped = user.len() <= 128
+        && match user.split_once(':') {
+            Some(("qm", rest)) => {
+                rest.split(':').all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
+            }
+            Some((prefix, rest)) => !prefix.is_empty() && prefix.bytes().all(|b| b.is_ascii_digit()) && uuid(rest),
+            None => user.len() == 24 && alnum(user),
+        };
+    if shaped {
+        return Ok(());
+    }
+    let looks = if user.starts_with("JIRAUSER") {
+        "looks like a Server / Data Center user key"
+    } else if user.contains('@') {
+        "looks like an e-mail address"
+    } else {
+        "is not an Atlassian account id (a user name?)"
+    };
+    Err(Error::Usage(format!("admin user {user:?} {looks}; {ACCOUNT_ID_HINT}")))
 }
 
 #[cfg(test)]
@@ -164,10 +216,12 @@ mod tests {
         SetAdminsOptions { users: list.iter().map(|s| s.to_string()).collect(), groups: Vec::new() }
     }
 
+    const ACCOUNT: &str = "557058:f1a2b3c4-d5e6-47a8-9b0c-1d2e3f4a5b6c";
+
     #[test]
     fn cloud_users_are_account_ids_and_server_users_are_keys() {
-        let cloud = build(Deployment::Cloud, &users(&["557058:abc"])).unwrap();
-        assert_eq!(cloud.users[0].account_id.as_deref(), Some("557058:abc"));
+        let cloud = build(Deployment::Cloud, &users(&[ACCOUNT])).unwrap();
+        assert_eq!(cloud.users[0].account_id.as_deref(), Some(ACCOUNT));
         let dc = build(Deployment::Datacenter, &users(&["JIRAUSER10000"])).unwrap();
         assert_eq!(dc.users[0].user_key.as_deref(), Some("JIRAUSER10000"));
     }
@@ -177,11 +231,34 @@ mod tests {
         for (deployment, options) in [
             (Deployment::Cloud, SetAdminsOptions::default()),
             (Deployment::Cloud, users(&["JIRAUSER10000"])),
-            (Deployment::Cloud, users(&["a", "a"])),
+            (Deployment::Cloud, users(&[ACCOUNT, ACCOUNT])),
             (Deployment::Cloud, users(&[" "])),
             (Deployment::Server, SetAdminsOptions { users: vec![], groups: vec!["g".into(), "g".into()] }),
         ] {
             assert!(matches!(build(deployment, &options), Err(Error::Usage(_))), "{options:?}");
+        }
+    }
+
+    #[test]
+    fn account_ids_are_taken_in_the_shapes_atlassian_documents() {
+        for good in [
+            ACCOUNT,
+            "384093:32b4d9w0-f6a5-3535-11a3-9c8c88d10192",
+            "5b10ac8d82e05b22cc7d4ef5",
+            "qm:a880ec68-3b77-4ab0-9f3c-d1c1a0f6e9a1:5a9e1c1b-7e0e-4b8e-9a3c-2b1f0c4e5d6f",
+        ] {
+            assert!(check_account_id(good).is_ok(), "{good}");
+        }
+        for (bad, says) in [
+            ("admin", "not an Atlassian account id"),
+            ("jane.doe@example.com", "e-mail address"),
+            ("JIRAUSER10000", "user key"),
+            ("557058:abc", "not an Atlassian account id"),
+            ("5b10ac8d82e05b22cc7d4ef", "not an Atlassian account id"),
+            ("qm:", "not an Atlassian account id"),
+        ] {
+            let message = check_account_id(bad).unwrap_err().to_string();
+            assert!(message.contains(says) && message.contains("profile URL"), "{bad}: {message}");
         }
     }
 }

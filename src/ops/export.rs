@@ -198,7 +198,12 @@ pub fn export(store: &mut dyn Store, options: &ExportOptions) -> Result<ExportRe
         archive_digest: Some(report.integrity_digest.clone()),
         content_digest: Some(report.content_digest.clone()),
         outcome: "ok".into(),
-        detail: serde_json::json!({ "path": report.path, "bytes": report.bytes, "scope": options.scope }),
+        // The log names the archive by its absolute path: the command's directory is forgotten.
+        detail: serde_json::json!({
+            "path": if report.to_stdout && report.path == "-" { report.path.clone() } else { super::absolute(Path::new(&report.path)).display().to_string() },
+            "bytes": report.bytes,
+            "scope": options.scope,
+        }),
     });
     // The archive is written, verified and in place: failing the command now (say, because an
     // import holds the store's write lock longer than the wait) would tell a backup script that

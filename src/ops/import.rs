@@ -373,7 +373,7 @@ impl Replacement for Import<'_> {
             content_digest: Some(header.content_digest.clone()),
             outcome: "ok".into(),
             detail: serde_json::json!({
-                "input": options.input.to_string(),
+                "input": options.input.absolute(),
                 "source_fingerprint": header.source.fingerprint,
                 "host_match": self.host_match,
                 "safety_backup": backup.display().to_string(),

@@ -39,6 +39,15 @@ impl Input {
         if s == "-" { Input::Stdin } else { Input::File(PathBuf::from(s)) }
     }
 
+    /// The input as the operations log records it: a file as an absolute path (a relative one
+    /// means nothing once the command's working directory is forgotten), or `<stdin>`.
+    pub fn absolute(&self) -> String {
+        match self {
+            Input::Stdin => self.to_string(),
+            Input::File(path) => absolute(path).display().to_string(),
+        }
+    }
+
     /// The size in bytes, when it is a regular file.
     pub fn size(&self) -> Option<u64> {
         match self {
@@ -76,6 +85,41 @@ impl std::fmt::Display for Input {
 impl From<Input> for String {
     fn from(input: Input) -> String {
         input.to_string()
+    }
+}
+
+/// `path` made absolute against the current directory (symbolic links are not resolved, so it
+/// names the file as the user did), for the operations log and reports. A path that cannot be
+/// made absolute (no current directory) is kept as given.
+pub fn absolute(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+/// What kind of file `meta` describes, for messages ("a directory", "a fifo", ...).
+pub(crate) fn file_kind(meta: &std::fs::Metadata) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        let t = meta.file_type();
+        if t.is_fifo() {
+            return "a fifo (named pipe)";
+        }
+        if t.is_char_device() {
+            return "a character device";
+        }
+        if t.is_block_device() {
+            return "a block device";
+        }
+        if t.is_socket() {
+            return "a socket";
+        }
+    }
+    if meta.is_dir() {
+        "a directory"
+    } else if meta.is_file() {
+        "a regular file"
+    } else {
+        "not a regular file"
     }
 }
 

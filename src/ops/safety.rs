@@ -44,6 +44,8 @@ pub fn write_safety_backup_from(
     read: &mut ReadCurrent<'_>,
 ) -> Result<(PathBuf, String)> {
     crate::destination::ensure_dir(dir)?;
+    // Absolute, so that the path in the log and the report still names the file later.
+    let dir = &super::absolute(dir);
     let created_at = Utc::now().trunc_subsecs(0);
     let name = super::archive_file_name("safety", &host.base_url, created_at, Encoding::Zstd);
     // A new file with a name of its own can never be the store: nothing to protect beyond that.

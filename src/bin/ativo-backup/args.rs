@@ -103,9 +103,9 @@ pub enum Command {
     /// Print the archive's JSON Schema (draft 2020-12).
     #[command(after_help = "Example:\n  ativo-backup schema > ativo-backup.v1.schema.json")]
     Schema,
-    /// List the Jira objects an archive refers to, or show a cloud store's migration status.
+    /// List the Jira objects an archive refers to, show a cloud store's migration status, or reset it.
     #[command(
-        after_help = "Examples:\n  ativo-backup migration references ativo-migration.json.zst          # grouped and counted\n  ativo-backup migration references ativo-migration.json.zst --format json > mappings.json\n  ativo-backup --store cloud.db migration status"
+        after_help = "Examples:\n  ativo-backup migration references ativo-migration.json.zst          # grouped and counted\n  ativo-backup migration references ativo-migration.json.zst --skeleton > mappings.json\n  ativo-backup --store cloud.db migration status\n  ativo-backup --store cloud.db migration reset     # after a rollback, before migrating another server"
     )]
     Migration {
         /// What to do.
@@ -114,12 +114,12 @@ pub enum Command {
     },
     /// Migrate a Server / Data Center archive onto a cloud site, through ID mappings (all but the admins).
     #[command(
-        after_help = "Examples:\n  ativo-backup --store dc.db export --scope migration -o ativo-migration.json.zst\n  ativo-backup migration references ativo-migration.json.zst --format json > mappings.json\n  # fill in the cloud ids, then:\n  ativo-backup --store cloud.db migrate ativo-migration.json.zst --mappings mappings.json\n  ativo-backup --store cloud.db admins set --user 557058:f1a2b3c4 --group ativo-admins\n\nRefused with exit 8, the cloud store untouched, when: the store is not a cloud site; the archive\nis from a cloud site; a project or board has no mapping; the cloud configuration changed since\nthe last run (unless --overwrite-cloud-changes); the site holds configuration migrated from\nanother server. An unusable mappings file is exit 2."
+        after_help = "Examples:\n  ativo-backup --store dc.db export --scope migration -o ativo-migration.json.zst\n  ativo-backup migration references ativo-migration.json.zst --skeleton > mappings.json\n  # fill in the cloud ids, then:\n  ativo-backup --store cloud.db migrate ativo-migration.json.zst --mappings mappings.json --dry-run\n  ativo-backup --store cloud.db migrate ativo-migration.json.zst --mappings mappings.json\n  # or the pages Atlassian's mapping endpoint returns, one namespace each:\n  ativo-backup --store cloud.db migrate ativo-migration.json.zst --mappings mappings.json \\\n      --mappings jira/classic/software:sprint=sprints-1.json --mappings jira/classic/software:sprint=sprints-2.json \\\n      --mappings jira:issue=issues.jsonl --allow-unmapped jira:issue\n  ativo-backup --store cloud.db admins set --user 557058:f1a2b3c4-d5e6-47a8-9b0c-1d2e3f4a5b6c --group ativo-admins\n\nRefused with exit 8, the cloud store untouched, when: the store is not a cloud site; the archive\nis from a cloud site; a project, a board or a sprint of a mapped board has no mapping; the\nsite holds configuration migrated from another Jira server (another server id: see\n`migration reset`); the cloud configuration changed since the last run (unless\n--overwrite-cloud-changes); references would be dropped that no --allow-unmapped accepts.\nUnusable mappings are exit 2. --dry-run shows the totals and writes nothing."
     )]
     Migrate(MigrateArgs),
     /// Show or set the Ativo admins (on a migrated cloud site, setting them completes the migration).
     #[command(
-        after_help = "Examples:\n  ativo-backup --store cloud.db admins show\n  ativo-backup --store cloud.db admins set --user 557058:f1a2b3c4 --group ativo-admins --group jira-admins"
+        after_help = "Examples:\n  ativo-backup --store cloud.db admins show\n  ativo-backup --store cloud.db admins set --user 557058:f1a2b3c4-d5e6-47a8-9b0c-1d2e3f4a5b6c --group ativo-admins --group jira-admins"
     )]
     Admins {
         /// What to do.
@@ -344,24 +344,40 @@ pub struct DemoArgs {
 /// `migration` actions.
 #[derive(Debug, Subcommand)]
 pub enum MigrationAction {
-    /// Every Jira object the archive's configuration refers to, by mapping namespace; with
-    /// --format json, the mappings skeleton to fill in for `migrate --mappings`.
+    /// Every Jira object the archive's configuration refers to, by mapping namespace, counted;
+    /// with --skeleton, the mappings skeleton to fill in for `migrate --mappings`.
     #[command(
-        after_help = "Examples:\n  ativo-backup migration references ativo-migration.json.zst\n  ativo-backup migration references ativo-migration.json.zst --format json > mappings.json"
+        after_help = "Examples:\n  ativo-backup migration references ativo-migration.json.zst\n  ativo-backup migration references ativo-migration.json.zst --skeleton > mappings.json\n  ativo-backup migration references ativo-migration.json.zst --format json | jq .namespaces"
     )]
     References {
         /// The archive, or - for stdin.
         #[arg(value_name = "FILE|-")]
         file: String,
+        /// Print only the mappings skeleton, {"<namespace>": {"<server id>": null}}, to fill in.
+        #[arg(long)]
+        skeleton: bool,
         /// Limits.
         #[command(flatten)]
         limits: LimitArgs,
     },
-    /// INCOMPLETE, COMPLETE or not migrated; the last run and what is pending.
+    /// NOT_MIGRATED, INCOMPLETE, COMPLETE or ROLLED_BACK; the last run and what is pending.
     #[command(
         after_help = "Examples:\n  ativo-backup --store cloud.db migration status\n  ativo-backup --store cloud.db migration status --format json | jq -r .status"
     )]
     Status,
+    /// Forget the migrations of a site that no longer holds what they wrote (rolled back), so that
+    /// another Jira server can be migrated onto it. Asks first; writes a safety backup; logged.
+    #[command(
+        after_help = "Examples:\n  ativo-backup --store cloud.db import ativo-safety-backups/safety-acme.atlassian.net-20261125T190000Z.json.zst --yes\n  ativo-backup --store cloud.db migration reset --yes\n\nRefused with exit 8 while the site still holds configuration a migration wrote."
+    )]
+    Reset {
+        /// Do not ask for confirmation (required when stdin is not a terminal).
+        #[arg(long, short = 'y')]
+        yes: bool,
+        /// Where the safety backup goes [default: as for import].
+        #[arg(long, value_name = "DIR")]
+        safety_dir: Option<PathBuf>,
+    },
 }
 
 /// `migrate`.
@@ -370,9 +386,19 @@ pub struct MigrateArgs {
     /// The archive (`export --scope migration` of the Server / Data Center store), or - for stdin.
     #[arg(value_name = "FILE|-")]
     pub file: String,
-    /// The ID mappings: {"<namespace>": {"<server id>": "<cloud id>"}}, as `migration references --format json` prints it.
-    #[arg(long, value_name = "FILE")]
-    pub mappings: PathBuf,
+    /// ID mappings (repeatable): FILE is {"<namespace>": {"<server id>": "<cloud id>"}} as
+    /// `migration references --skeleton` prints it; NAMESPACE=FILE holds one namespace: a flat
+    /// object, pages of Atlassian's mapping endpoint ({"meta", "items"}, several per file allowed)
+    /// or Forge results ({"results"}). - is stdin.
+    #[arg(long, value_name = "[NAMESPACE=]FILE", required = true)]
+    pub mappings: Vec<String>,
+    /// Accept that unmapped references of NAMESPACE are dropped (repeatable; `all` for every
+    /// namespace but the required ones).
+    #[arg(long, value_name = "NAMESPACE|all")]
+    pub allow_unmapped: Vec<String>,
+    /// Check everything and show the totals and what would be dropped; write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
     /// Do not ask for confirmation (required when stdin is not a terminal).
     #[arg(long, short = 'y')]
     pub yes: bool,
@@ -382,6 +408,9 @@ pub struct MigrateArgs {
     /// Where the safety backup of the cloud configuration goes [default: as for import].
     #[arg(long, value_name = "DIR")]
     pub safety_dir: Option<PathBuf>,
+    /// Refuse a mappings file larger than this many bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = ativo_backup::migration::mappings::MappingsLimits::DEFAULT_MAX_SIZE)]
+    pub mappings_max_size: u64,
     /// Limits.
     #[command(flatten)]
     pub limits: LimitArgs,
@@ -394,7 +423,7 @@ pub enum AdminsAction {
     Show,
     /// Replace the admins (users: account ids on cloud, user keys on Server / Data Center).
     #[command(
-        after_help = "Examples:\n  ativo-backup --store cloud.db admins set --user 557058:f1a2b3c4 --group ativo-admins\n  ativo-backup admins set --group jira-administrators"
+        after_help = "Examples:\n  ativo-backup --store cloud.db admins set --user 557058:f1a2b3c4-d5e6-47a8-9b0c-1d2e3f4a5b6c --group ativo-admins\n  ativo-backup admins set --group jira-administrators\n\nOn a cloud site a user is an Atlassian account id (557058:<uuid>, 24 letters and digits, or\nqm:...), found at the end of the user's profile URL; user keys, user names and e-mail\naddresses are refused."
     )]
     Set {
         /// An admin user (repeatable): account id on cloud, user key on Server / Data Center.

@@ -221,30 +221,58 @@ fn run(cli: Cli) -> Result<u8> {
             }
             render::log(&ops, format);
         }
-        Command::Migration { action: MigrationAction::References { file, limits: l } } => {
+        Command::Migration { action: MigrationAction::References { file, skeleton, limits: l } } => {
             let options =
                 ops::migrate::ReferencesOptions { input: Input::parse(&file), limits: limits(l.max_size), progress };
             let report = ops::migrate::references(&options)?;
-            render::references(&report, format);
+            if skeleton {
+                render::skeleton(&report);
+            } else {
+                render::references(&report, format);
+            }
         }
         Command::Migration { action: MigrationAction::Status } => {
             let mut store = store::open(&location()?)?;
             let report = ops::migrate::status(store.as_mut())?;
             render::migration_status(&report, format);
         }
+        Command::Migration { action: MigrationAction::Reset { yes, safety_dir } } => {
+            let location = location()?;
+            let safety_dir = safety_dir.unwrap_or_else(|| ops::default_safety_dir(&location));
+            let mut store = store::open(&location)?;
+            let plan = ops::migrate::reset_check(store.as_mut())?;
+            if plan.runs > 0 && !yes {
+                confirm_reset(&store.location(), &plan)?;
+            }
+            let report = ops::migrate::reset(store.as_mut(), &safety_dir, plan)?;
+            render::migration_reset(&report, format);
+        }
         Command::Migrate(a) => {
             let location = location()?;
             let options = ops::migrate::MigrateOptions {
                 input: Input::parse(&a.file),
-                mappings: a.mappings,
+                mappings: a.mappings.iter().map(|m| ops::migrate::MappingsSource::parse(m)).collect::<Result<_>>()?,
+                mappings_limits: ativo_backup::migration::mappings::MappingsLimits {
+                    max_size: a.mappings_max_size,
+                    ..Default::default()
+                },
                 limits: limits(a.limits.max_size),
                 safety_dir: a.safety_dir.unwrap_or_else(|| ops::default_safety_dir(&location)),
                 overwrite_cloud_changes: a.overwrite_cloud_changes,
+                allow_unmapped: ops::migrate::AllowUnmapped::parse(&a.allow_unmapped)?,
                 progress,
             };
             let mut store = store::open(&location)?;
             let checked = ops::migrate::check(store.as_mut(), &options)?;
             options.progress.finish();
+            let consent = ops::migrate::consent(&checked);
+            if a.dry_run {
+                let refusal = consent.as_ref().err();
+                let report = ops::migrate::dry_run_report(store.as_mut(), &options, checked, refusal)?;
+                render::migrate(&report, format);
+                return Ok(refusal.map_or(exit::OK, Error::exit_code));
+            }
+            consent?;
             if !a.yes {
                 confirm_migration(&store.location(), &options.input, &checked)?;
             }
@@ -301,6 +329,23 @@ fn confirm_migration(store: &str, input: &Input, checked: &ops::migrate::Checked
         "re-run with --yes",
         || render::migration_plan_to_stderr(checked),
         "migration",
+    )
+}
+
+/// Asks before a reset forgets the migrations of a site; refuses (exit 2) when nobody can answer.
+fn confirm_reset(store: &str, plan: &ops::migrate::ResetPlan) -> Result<()> {
+    let source = plan
+        .last
+        .as_ref()
+        .map_or_else(String::new, |(_, d)| format!(" from server id {} ({})", d.source.server_id, d.source.base_url));
+    ask(
+        &format!(
+            "forget the {} migration run(s){source} of {store}, so that another Jira server can be migrated onto it?",
+            plan.runs
+        ),
+        "re-run with --yes",
+        || {},
+        "reset",
     )
 }
 

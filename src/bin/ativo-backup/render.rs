@@ -11,7 +11,9 @@ use ativo_backup::ops::export::ExportReport;
 use ativo_backup::ops::import::ImportReport;
 use ativo_backup::ops::init::InitReport;
 use ativo_backup::ops::inspect::InspectReport;
-use ativo_backup::ops::migrate::{Checked, MigrateReport, MigrationState, ReferencesReport, StatusReport};
+use ativo_backup::ops::migrate::{
+    Checked, MigrateReport, MigrationState, NamespaceTotal, ReferencesReport, ResetReport, StatusReport,
+};
 use ativo_backup::ops::validate::ValidateReport;
 use ativo_backup::store::HostRecord;
 use serde::Serialize;
@@ -428,25 +430,32 @@ pub fn log(ops: &[ativo_backup::store::Operation], format: Format) {
     }
 }
 
-/// `migration references`: grouped and counted; with `--format json`, the mappings skeleton.
+/// `migration references --skeleton`: the mappings skeleton, whatever `--format` says (it is the
+/// `--mappings` file to fill in).
+pub fn skeleton(r: &ReferencesReport) {
+    json(&r.skeleton());
+}
+
+/// `migration references`: grouped and counted; with `--format json`, the counts and the
+/// skeleton.
 pub fn references(r: &ReferencesReport, format: Format) {
     if format == Format::Json {
-        return json(&r.skeleton());
+        return json(&r.with_skeleton());
     }
     if quiet() {
         return;
     }
     let scope = name(&r.scope);
     say!("{} ({scope} archive from {}, {})", r.input, r.source.base_url, r.source.deployment);
-    if r.references.namespaces.is_empty() {
+    if r.namespaces.is_empty() {
         say!("  refers to no Jira object");
     }
-    for (namespace, ids) in &r.references.namespaces {
-        let uses: usize = ids.values().map(|i| i.pointers.len()).sum();
-        let required = if r.required.contains(namespace) { "  (required before migrate)" } else { "" };
-        say!("  {namespace:<34} {:>5} id(s), {uses} use(s){required}", ids.len());
+    for count in &r.namespaces {
+        let required = if count.required { "  (required before migrate)" } else { "" };
+        say!("  {:<34} {:>6} id(s), {} use(s){required}", count.namespace, count.ids, count.uses);
+        let ids = r.references.ids_in_order(count.namespace);
         let shown: Vec<String> = ids
-            .values()
+            .iter()
             .take(12)
             .map(|i| match &i.label {
                 Some(label) => format!("{} ({label})", i.id),
@@ -455,28 +464,44 @@ pub fn references(r: &ReferencesReport, format: Format) {
             .collect();
         let more = if ids.len() > 12 { format!(" ... {} more", ids.len() - 12) } else { String::new() };
         say!("      {}{more}", shown.join(", "));
+        say!("      unmapped: {}", count.if_unmapped);
     }
     if !r.references.system_fields.is_empty() {
         let fields: Vec<&str> = r.references.system_fields.iter().map(String::as_str).collect();
         say!("  system fields (same id on cloud, no mapping needed): {}", fields.join(", "));
     }
+    if !r.references.groups.is_empty() {
+        let groups: Vec<&str> = r.references.groups.iter().map(String::as_str).collect();
+        say!("  supplier groups (kept by name, no mapping needed): {}", groups.join(", "));
+    }
     say!("  admins are never migrated: set them on the cloud site with `admins set` afterwards");
     say!(
-        "next: `--format json > mappings.json`, fill in the cloud ids, then `migrate ARCHIVE --mappings mappings.json`"
+        "next: `--skeleton > mappings.json`, fill in the cloud ids (or give Atlassian's mapping pages with --mappings NAMESPACE=FILE), then `migrate ARCHIVE --mappings mappings.json --dry-run`"
     );
 }
 
 fn state(s: MigrationState) -> &'static str {
-    match s {
-        MigrationState::NotMigrated => "NOT_MIGRATED",
-        MigrationState::Incomplete => "INCOMPLETE",
-        MigrationState::Complete => "COMPLETE",
-    }
+    s.as_str()
+}
+
+/// One line of totals: `namespace  mapped/ids mapped  summary`.
+fn total_line(t: &NamespaceTotal) -> String {
+    let consent = if t.lost() == 0 {
+        ""
+    } else if t.allowed {
+        "  (accepted: --allow-unmapped)"
+    } else {
+        "  (NOT accepted: needs --allow-unmapped)"
+    };
+    format!("  {:<34} {:>6} of {:>6} ids mapped; {}{consent}", t.namespace, t.mapped, t.ids, t.summary)
 }
 
 /// The checked migration on stderr, before the confirmation question.
 pub fn migration_plan_to_stderr(c: &Checked) {
     tell!("migrating {} ({}) -> {}", c.header.source.base_url, c.header.source.deployment, c.target.base_url);
+    for t in &c.totals {
+        tell!("{}", total_line(t));
+    }
     tell!("  {}", counts_line(&c.config.counts()));
     tell!("  {} reference(s) rewritten, {} without a mapping", c.rewritten, c.unmapped.len());
     if c.overwrites_cloud_changes {
@@ -484,8 +509,14 @@ pub fn migration_plan_to_stderr(c: &Checked) {
     }
 }
 
-/// `migrate`.
+/// How many unmapped ids per namespace the human report lists.
+const IDS_SHOWN: usize = 20;
+
+/// `migrate` (and `migrate --dry-run`).
 pub fn migrate(r: &MigrateReport, format: Format) {
+    if let Some(refusal) = &r.refusal {
+        tell!("error: {}", refusal.message);
+    }
     if format == Format::Json {
         return json(r);
     }
@@ -495,16 +526,18 @@ pub fn migrate(r: &MigrateReport, format: Format) {
     for w in &r.warnings {
         tell!("{}", finding_line(w));
     }
-    say!(
-        "migrated {} from {} ({}) to {} with {}",
-        r.input,
-        r.source.base_url,
-        r.source.deployment,
-        r.target.base_url,
-        r.mappings
-    );
+    let verb = if r.dry_run { "dry run: would migrate" } else { "migrated" };
+    say!("{verb} {} from {} ({}) to {}", r.input, r.source.base_url, r.source.deployment, r.target.base_url);
+    say!("totals:");
+    for t in &r.totals {
+        say!("{}", total_line(t));
+    }
     say!("  {}", counts_line(&r.counts));
     say!("  {} reference(s) rewritten to cloud ids", r.rewritten);
+    for input in &r.mappings {
+        let ns = input.namespace.as_deref().map_or_else(String::new, |ns| format!("{ns}="));
+        say!("  mappings {ns}{}: {} document(s), {} mapping(s)", input.file, input.documents, input.entries);
+    }
     if let Some(left) = &r.admins_left_behind {
         say!(
             "  the archive is a full backup: its {} admin user(s) and {} admin group(s) were not migrated",
@@ -512,25 +545,32 @@ pub fn migrate(r: &MigrateReport, format: Format) {
             left.groups
         );
     }
-    if r.unmapped_summary.is_empty() {
-        say!("  every reference had a mapping");
-    } else {
+    if !r.unmapped_summary.is_empty() {
         say!("  without a mapping (never guessed):");
         for (namespace, ids) in &r.unmapped_summary {
-            let treatments: std::collections::BTreeSet<String> =
-                r.unmapped.iter().filter(|u| u.namespace == namespace).map(|u| name(&u.treatment)).collect();
-            let treatments: Vec<String> = treatments.into_iter().collect();
-            say!("    {namespace:<34} {} ({}): {}", ids.len(), treatments.join(", "), ids.join(", "));
+            let more = if ids.len() > IDS_SHOWN {
+                format!(" ... {} more (--format json lists every one)", ids.len() - IDS_SHOWN)
+            } else {
+                String::new()
+            };
+            let shown: Vec<&str> = ids.iter().take(IDS_SHOWN).map(String::as_str).collect();
+            say!("    {namespace:<34} {}{more}", shown.join(", "));
         }
     }
-    for ns in &r.unknown_namespaces {
-        say!("  ignored mappings namespace {ns} (not used by Ativo)");
+    for ignored in &r.ignored_namespaces {
+        say!("  ignored mappings of {} ({} mapping(s)): {}", ignored.namespace, ignored.entries, ignored.reason);
     }
     if r.overwrote_cloud_changes {
-        say!("  overwrote changes made on the cloud (--overwrite-cloud-changes)");
+        let verb = if r.dry_run { "would overwrite" } else { "overwrote" };
+        say!("  {verb} changes made on the cloud (--overwrite-cloud-changes)");
     }
-    say!("safety backup of the cloud configuration: {}", r.safety_backup);
-    say!("content digest {} -> {}", r.content_digest_before, r.content_digest_after);
+    if let Some(backup) = &r.safety_backup {
+        say!("safety backup of the cloud configuration: {backup}");
+    }
+    match &r.content_digest_after {
+        Some(after) => say!("content digest {} -> {after}", r.content_digest_before),
+        None => say!("content digest {} (unchanged: nothing was written)", r.content_digest_before),
+    }
     say!("status: {}", state(r.status));
     say!("next: {}", r.next_step);
 }
@@ -545,32 +585,67 @@ pub fn migration_status(r: &StatusReport, format: Format) {
     }
     say!("status     {}", state(r.status));
     say!("store      {} ({}, {})", r.store, r.host.base_url, r.host.deployment);
+    if let Some(reset) = &r.reset {
+        say!(
+            "reset      #{} at {} by {}",
+            reset.id,
+            reset.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            reset.os_user
+        );
+    }
     if let Some(run) = &r.last_run {
         let d = &run.detail;
         say!(
-            "last run   #{} at {} by {} ({} run(s) in all)",
+            "last run   #{} at {} by {} ({} run(s) since the last reset)",
             run.id,
             run.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             run.os_user,
             r.runs
         );
         say!(
-            "source     {} ({}, server id {}, {})",
+            "source     server id {} ({}, {}, {})",
+            d.source.server_id,
             d.source.base_url,
             d.source.deployment,
-            d.source.server_id,
             d.source.fingerprint
         );
         say!("archive    {} ({}, {})", d.input, name(&d.archive_scope), run.archive_digest.as_deref().unwrap_or("-"));
         say!("migrated   {}", counts_line(&d.counts));
         say!("digest     {} (admins aside)", d.migrated_content_digest);
+        for t in &d.totals {
+            say!("totals   {}", total_line(t));
+        }
     }
     if let Some(a) = &r.admins_set {
         say!("admins set #{} at {} by {}", a.id, a.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true), a.os_user);
     }
     for p in &r.pending {
-        say!("pending    {p}");
+        let required = if p.required { "required" } else { "to check" };
+        say!("pending    [{}, {required}] {}", p.code, p.message);
     }
+}
+
+/// `migration reset`.
+pub fn migration_reset(r: &ResetReport, format: Format) {
+    if format == Format::Json {
+        return json(r);
+    }
+    if quiet() {
+        return;
+    }
+    if !r.reset {
+        say!("nothing to reset: {} records no migration since the last reset ({})", r.store, state(r.status));
+        return;
+    }
+    let source = r
+        .previous_source
+        .as_ref()
+        .map_or_else(String::new, |s| format!(" from server id {} ({})", s.server_id, s.base_url));
+    say!("reset {}: forgot {} migration run(s){source}", r.store, r.runs_cleared);
+    if let Some(backup) = &r.safety_backup {
+        say!("safety backup of the site: {backup}");
+    }
+    say!("status: {}", state(r.status));
 }
 
 fn admins_lines(a: &ativo_backup::model::Admins) {
@@ -620,5 +695,8 @@ pub fn admins_set(r: &SetAdminsReport, format: Format) {
     say!("content digest {} -> {}", r.content_digest_before, r.content_digest_after);
     if r.migration_status != MigrationState::NotMigrated {
         say!("migration status: {}", state(r.migration_status));
+        for p in r.pending.iter().filter(|p| p.required) {
+            say!("  still required: [{}] {}", p.code, p.message);
+        }
     }
 }
