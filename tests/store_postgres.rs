@@ -486,11 +486,17 @@ mod server {
         // A Jira node editing a team, without our advisory lock: the replace's DELETE waits for
         // its row lock no longer than the lock timeout.
         let mut node = db.client();
-        node.batch_execute("BEGIN; SELECT * FROM team FOR UPDATE").unwrap();
+        node.batch_execute("SET application_name = 'jira-node-2'; BEGIN; SELECT * FROM team FOR UPDATE").unwrap();
+        let node_pid: i32 = node.query_one("SELECT pg_backend_pid()", &[]).unwrap().get(0);
         let started = Instant::now();
         let err = st.replace(&mut |_| Ok((Configuration::empty(), import_op()))).unwrap_err();
-        assert!(matches!(err, Error::Store(StoreError::Locked { .. })), "{err}");
+        assert!(matches!(err, Error::Store(StoreError::LockTimeout { .. })), "{err}");
         assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+        // The message names the table and the session holding it.
+        let msg = err.to_string();
+        assert!(msg.contains("table team") && msg.contains(&format!("pid {node_pid}")), "{msg}");
+        assert!(msg.contains("\"jira-node-2\"") && msg.contains("waited 300 ms"), "{msg}");
+        assert_eq!(err.exit_code(), 7);
         drop(node);
         assert_eq!(st.snapshot().unwrap().config, demo);
     }
