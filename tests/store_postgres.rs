@@ -945,4 +945,121 @@ mod server {
         }
         assert_eq!(store_digest(&db.location()), before);
     }
+
+    // ---- text PostgreSQL cannot hold is refused before anything is written (issue 15, item 3)
+
+    /// The demo sample with a NUL in team 0's name, sealed for `deployment` at `base_url`.
+    fn archive_with_nul(path: &Path, deployment: Deployment, server_id: &str, base_url: &str, scope: archive::Scope) {
+        let (mut config, tokens) = sample::generate(SampleSize::Demo);
+        config.teams[0].name = "Lion\u{0}s".to_owned();
+        if scope == archive::Scope::Migration {
+            config.admins = None;
+        }
+        let host = HostIdentity::new(deployment, server_id, base_url).unwrap();
+        let sealed = archive::seal(config, &host, scope, tokens, chrono::Utc::now());
+        let mut out = Vec::new();
+        archive::write(&sealed, &mut out, archive::Encoding::Zstd).unwrap();
+        std::fs::write(path, out).unwrap();
+    }
+
+    #[test]
+    fn pg_an_archive_with_a_nul_is_refused_before_the_lock_and_the_safety_backup_and_sqlite_keeps_it() {
+        let (db, _) = demo_store();
+        let dir = tempfile::tempdir().unwrap();
+        let bad = dir.path().join("nul.json.zst");
+        archive_with_nul(&bad, Deployment::Datacenter, SERVER_ID, BASE_URL, archive::Scope::Full);
+        let before = store_digest(&db.location());
+        let ops_before = operations(&db.location());
+        // Another node holds the write lock: the refusal must not wait for it.
+        let mut node = db.client();
+        node.batch_execute(&format!(
+            "BEGIN; SELECT pg_advisory_xact_lock({}, {})",
+            store::POSTGRES_LOCK_CLASS,
+            store::POSTGRES_LOCK_OBJECT
+        ))
+        .unwrap();
+        let safety = dir.path().join("safety");
+        let bad_arg = bad.display().to_string();
+        // The streamed file, the whole document from stdin, and a dry run.
+        for args in
+            [vec!["import", &bad_arg, "--yes"], vec!["import", "-", "--yes"], vec!["import", &bad_arg, "--dry-run"]]
+        {
+            let started = Instant::now();
+            let mut cmd = bin();
+            cmd.args(["--store", &db.url])
+                .args(&args)
+                .arg("--safety-dir")
+                .arg(&safety)
+                .env("ATIVO_LOCK_TIMEOUT_MS", "20000");
+            cmd.stdin(std::fs::File::open(&bad).unwrap());
+            let (code, text) = run(&mut cmd);
+            assert_eq!(code, 3, "{args:?}: {text}");
+            assert!(text.contains("/data/teams/0/name") && text.contains("NUL"), "{args:?}: {text}");
+            assert!(text.contains("SQLite"), "the hint: {text}");
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "{args:?} waited for the lock: {:?}",
+                started.elapsed()
+            );
+            assert!(!safety.exists(), "{args:?}: a safety backup was written");
+        }
+        // validate still accepts it: the archive is valid, only this store cannot hold it.
+        ok(bin().args(["validate", &bad_arg]));
+        drop(node);
+        assert_eq!(store_digest(&db.location()), before);
+        assert_eq!(operations(&db.location()), ops_before);
+
+        // SQLite keeps the NUL, and the round trip is exact.
+        let sqlite = dir.path().join("ativo.db").display().to_string();
+        init(&sqlite, None);
+        ok(&mut import_cmd(&sqlite, &bad, &safety));
+        let back = dir.path().join("back.json.zst");
+        export(&sqlite, &back);
+        assert_eq!(archive_digest(&back), archive_digest(&bad));
+        let file = std::fs::File::open(&back).unwrap();
+        assert_eq!(archive::read(file, &Limits::default()).unwrap().data.teams[0].name, "Lion\u{0}s");
+    }
+
+    #[test]
+    fn pg_a_migration_with_a_nul_onto_a_postgresql_cloud_store_is_refused_before_anything_is_written() {
+        let db = TestDb::new();
+        let dir = tempfile::tempdir().unwrap();
+        ok(bin().args([
+            "--store",
+            &db.url,
+            "init",
+            "--deployment",
+            "cloud",
+            "--server-id",
+            "a1b2c3d4-cloud",
+            "--base-url",
+            "https://acme.atlassian.net",
+        ]));
+        let bad = dir.path().join("nul.json.zst");
+        archive_with_nul(&bad, Deployment::Datacenter, SERVER_ID, BASE_URL, archive::Scope::Migration);
+        // Every reference mapped, as JCMA would.
+        let skeleton = ok(bin().args(["--format", "json", "migration", "references"]).arg(&bad));
+        let mut mappings: serde_json::Value = serde_json::from_str(&skeleton).unwrap();
+        for ids in mappings.as_object_mut().unwrap().values_mut() {
+            for (id, cloud) in ids.as_object_mut().unwrap().iter_mut() {
+                *cloud = serde_json::json!(format!("c{id}"));
+            }
+        }
+        let mappings_file = dir.path().join("mappings.json");
+        std::fs::write(&mappings_file, mappings.to_string()).unwrap();
+        let before = store_digest(&db.location());
+        let safety = dir.path().join("safety");
+        let (code, text) = run(bin()
+            .args(["--store", &db.url, "migrate"])
+            .arg(&bad)
+            .arg("--mappings")
+            .arg(&mappings_file)
+            .arg("--yes")
+            .arg("--safety-dir")
+            .arg(&safety));
+        assert_eq!(code, 3, "{text}");
+        assert!(text.contains("/data/teams/0/name"), "{text}");
+        assert!(!safety.exists());
+        assert_eq!(store_digest(&db.location()), before);
+    }
 }

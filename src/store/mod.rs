@@ -324,6 +324,12 @@ impl Replacement for Whole<'_, '_> {
 pub trait Store {
     /// Human description of the location, passwords removed.
     fn location(&self) -> String;
+    /// Whether text holding the NUL character (U+0000) cannot be stored: PostgreSQL's text
+    /// types cannot hold it, SQLite keeps it. Operations check what they are about to write
+    /// against this before they take the lock or write a safety backup.
+    fn refuses_nul_in_text(&self) -> bool {
+        false
+    }
     /// The host identity and aliases.
     ///
     /// # Errors

@@ -1061,6 +1061,10 @@ impl Store for PostgresStore {
         self.ctx.location.clone()
     }
 
+    fn refuses_nul_in_text(&self) -> bool {
+        true
+    }
+
     fn host(&mut self) -> Result<HostRecord> {
         let result = self.host_inner();
         self.explained(result)
