@@ -76,7 +76,7 @@ fn main() {
         admin_client.batch_execute(&format!("CREATE DATABASE {db}")).unwrap();
         let mut url = url::Url::parse(&admin).unwrap();
         url.set_path(&db);
-        let pg = time_replace(&Location::Postgres(url.to_string()), &config);
+        let pg = time_replace(&Location::parse(url.as_str()).expect("a PostgreSQL URL"), &config);
         admin_client.batch_execute(&format!("DROP DATABASE {db} WITH (FORCE)")).unwrap();
 
         println!("round {round}: sqlite {:>8.1} ms   postgresql {:>8.1} ms", ms(sqlite), ms(pg));

@@ -149,8 +149,27 @@ pub enum StoreError {
         /// How long we waited.
         waited_ms: u64,
     },
-    /// The location string cannot be understood.
-    #[error("store location {0:?} is not understood: give a file path, sqlite:PATH or postgres://user@host:port/db")]
+    /// Another session held a lock on a table of the store (an `ALTER TABLE` during an upgrade,
+    /// `VACUUM FULL`, `REINDEX`, a stuck session) for longer than the wait
+    /// (`ATIVO_LOCK_TIMEOUT_MS`); nothing was changed.
+    #[error(
+        "store {location}: {waited_for} is locked by {holder}; waited {waited_ms} ms (ATIVO_LOCK_TIMEOUT_MS); nothing was changed, try again when that session has finished"
+    )]
+    LockTimeout {
+        /// Where.
+        location: String,
+        /// What was waited for (`table team`).
+        waited_for: String,
+        /// Who holds it, when the server tells (`pid 1234, application_name "psql", ...`).
+        holder: String,
+        /// How long we waited.
+        waited_ms: u64,
+    },
+    /// The location string cannot be understood, or asks for what this build does not do. The
+    /// field says why; it never holds the location itself, which may hold a password.
+    #[error(
+        "the store location (--store / ATIVO_STORE, not repeated here) is not usable: {0}; give a file path, sqlite:PATH, a postgres://user@host:port/db URI or a keyword=value connection string such as 'host=db user=ativo dbname=jira'"
+    )]
     BadLocation(String),
     /// Any other database error, with what we were doing.
     #[error("store {location}: {action} failed: {message}")]
@@ -231,6 +250,8 @@ impl Error {
         match self {
             Error::Host(_) | Error::Usage(_) => exit::USAGE,
             Error::Archive(e) => e.exit_code(),
+            // A location that cannot be used is a mistake in the call, not a problem of a store.
+            Error::Store(StoreError::BadLocation(_)) => exit::USAGE,
             Error::Store(_) => exit::STORE,
             Error::Invalid { .. } => exit::INVALID,
             Error::OtherHost { .. } => exit::OTHER_HOST,

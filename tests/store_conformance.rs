@@ -657,9 +657,10 @@ struct Pg;
 
 #[cfg(feature = "pg-tests")]
 impl Pg {
-    fn url(location: &Location) -> &str {
+    /// The connection as a URI (the test server trusts its users: no password is needed).
+    fn url(location: &Location) -> String {
         match location {
-            Location::Postgres(url) => url,
+            Location::Postgres(_) => location.describe(),
             Location::Sqlite(_) => unreachable!(),
         }
     }
@@ -673,7 +674,7 @@ impl Backend for Pg {
     }
 
     fn exists(&self, location: &Location) -> bool {
-        let mut c = pg_support::connect(Self::url(location));
+        let mut c = pg_support::connect(&Self::url(location));
         let n: i64 = c
             .query_one(
                 "SELECT count(*) FROM pg_tables WHERE schemaname NOT IN ('pg_catalog', 'information_schema')",
@@ -685,11 +686,11 @@ impl Backend for Pg {
     }
 
     fn execute_raw(&self, location: &Location, sql: &str) {
-        pg_support::connect(Self::url(location)).batch_execute(sql).unwrap();
+        pg_support::connect(&Self::url(location)).batch_execute(sql).unwrap();
     }
 
     fn hold_write(&self, location: &Location, sql: &str) -> Box<dyn Any> {
-        let mut c = pg_support::connect(Self::url(location));
+        let mut c = pg_support::connect(&Self::url(location));
         c.batch_execute("BEGIN").unwrap();
         // The store's write lock is the advisory lock every writer takes (SQLite's equivalent
         // is BEGIN IMMEDIATE); row locks alone would not conflict with a replace of an empty

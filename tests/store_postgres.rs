@@ -28,6 +28,15 @@ fn closed_port() -> u16 {
 
 const PASSWORD: &str = "Sup3r-Secret-Pw";
 
+/// Names of the entries of `dir`, sorted.
+#[cfg(feature = "pg-tests")]
+fn entries(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> =
+        std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    names.sort();
+    names
+}
+
 #[test]
 fn pg_connection_refused_is_exit_7_naming_the_target_without_the_password() {
     let port = closed_port();
@@ -486,11 +495,17 @@ mod server {
         // A Jira node editing a team, without our advisory lock: the replace's DELETE waits for
         // its row lock no longer than the lock timeout.
         let mut node = db.client();
-        node.batch_execute("BEGIN; SELECT * FROM team FOR UPDATE").unwrap();
+        node.batch_execute("SET application_name = 'jira-node-2'; BEGIN; SELECT * FROM team FOR UPDATE").unwrap();
+        let node_pid: i32 = node.query_one("SELECT pg_backend_pid()", &[]).unwrap().get(0);
         let started = Instant::now();
         let err = st.replace(&mut |_| Ok((Configuration::empty(), import_op()))).unwrap_err();
-        assert!(matches!(err, Error::Store(StoreError::Locked { .. })), "{err}");
+        assert!(matches!(err, Error::Store(StoreError::LockTimeout { .. })), "{err}");
         assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+        // The message names the table and the session holding it.
+        let msg = err.to_string();
+        assert!(msg.contains("table team") && msg.contains(&format!("pid {node_pid}")), "{msg}");
+        assert!(msg.contains("\"jira-node-2\"") && msg.contains("waited 300 ms"), "{msg}");
+        assert_eq!(err.exit_code(), 7);
         drop(node);
         assert_eq!(st.snapshot().unwrap().config, demo);
     }
@@ -677,5 +692,374 @@ mod server {
         assert!(!text.contains(PASSWORD), "{text}");
         assert_eq!(store_digest(&db.location()), old);
         assert_eq!(operations(&db.location()), ops_before, "a failed import was logged");
+    }
+
+    // ---- passwords, in every form libpq accepts, never printed (issue 15, item 1)
+
+    const SENTINEL: &str = "Sentinel-7f3a9c";
+
+    /// A command for the binary with no libpq variables of the test's own environment.
+    fn bin_clean() -> Command {
+        let mut cmd = bin();
+        for var in ["PGHOST", "PGHOSTADDR", "PGPORT", "PGUSER", "PGDATABASE", "PGPASSWORD", "PGPASSFILE", "PGSSLMODE"] {
+            cmd.env_remove(var);
+        }
+        cmd
+    }
+
+    /// One way of giving the sentinel password: the `--store` value and the environment.
+    struct Form {
+        name: &'static str,
+        store: String,
+        env: Vec<(&'static str, String)>,
+    }
+
+    /// The sentinel password given in each form, for `port` and database `db` of the test server.
+    fn forms(host: &str, port: u16, user: &str, db: &str, passfile: &Path) -> Vec<Form> {
+        let plain = |name, store: String| Form { name, store, env: Vec::new() };
+        vec![
+            plain("uri userinfo", format!("postgres://{user}:{SENTINEL}@{host}:{port}/{db}")),
+            plain(
+                "uri query",
+                format!("postgresql://{user}@{host}:{port}/{db}?password={SENTINEL}&application_name=x"),
+            ),
+            plain("keyword/value", format!("host={host} port={port} user={user} password={SENTINEL} dbname={db}")),
+            plain(
+                "keyword/value quoted",
+                format!("host={host} port={port} user={user} password='{SENTINEL} x' dbname={db}"),
+            ),
+            Form {
+                name: "PGPASSWORD",
+                store: format!("postgres://{user}@{host}:{port}/{db}"),
+                env: vec![("PGPASSWORD", SENTINEL.to_owned())],
+            },
+            Form {
+                name: "environment only",
+                store: "postgres://".to_owned(),
+                env: vec![
+                    ("PGHOST", host.to_owned()),
+                    ("PGPORT", port.to_string()),
+                    ("PGUSER", user.to_owned()),
+                    ("PGDATABASE", db.to_owned()),
+                    ("PGPASSWORD", SENTINEL.to_owned()),
+                ],
+            },
+            Form {
+                name: "password file",
+                store: format!("host={host} port={port} user={user} dbname={db}"),
+                env: vec![("PGPASSFILE", passfile.display().to_string())],
+            },
+        ]
+    }
+
+    fn server_parts() -> (String, u16, String) {
+        let admin = url::Url::parse(&pg_support::admin_url()).unwrap();
+        (admin.host_str().unwrap().to_owned(), admin.port().unwrap_or(5432), admin.username().to_owned())
+    }
+
+    /// Every text a run leaves: stdout and stderr, and every archive written (decompressed).
+    fn leaked(out: &std::process::Output, dir: &Path) -> Vec<String> {
+        let mut seen =
+            vec![String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned()];
+        let mut stack = vec![dir.to_path_buf()];
+        while let Some(d) = stack.pop() {
+            for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    stack.push(path);
+                    continue;
+                }
+                let bytes = std::fs::read(&path).unwrap();
+                seen.push(String::from_utf8_lossy(&bytes).into_owned());
+                if let Ok(plain) = zstd::decode_all(bytes.as_slice()) {
+                    seen.push(String::from_utf8_lossy(&plain).into_owned());
+                }
+            }
+        }
+        seen
+    }
+
+    #[test]
+    fn pg_a_password_is_never_printed_logged_or_archived_in_any_form() {
+        let (host, port, user) = server_parts();
+        let dir = tempfile::tempdir().unwrap();
+        let passfile = dir.path().join("pgpass");
+        std::fs::write(&passfile, format!("{host}:*:*:{user}:{SENTINEL}\n")).unwrap();
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&passfile, std::fs::Permissions::from_mode(0o600)).unwrap();
+        }
+        let closed = super::closed_port();
+        let mut runs = 0;
+        for (i, form) in forms(&host, port, &user, "DBNAME", &passfile).into_iter().enumerate() {
+            let db = TestDb::new();
+            let work = dir.path().join(format!("form-{i}"));
+            std::fs::create_dir_all(&work).unwrap();
+            let with = |store: &str, env: &[(&'static str, String)], args: &[&str]| {
+                let mut cmd = bin_clean();
+                cmd.current_dir(&work).args(["--store", store]).args(args).envs(env.iter().map(|(k, v)| (k, v)));
+                cmd.output().unwrap()
+            };
+            let store = form.store.replace("DBNAME", &db.name);
+            let env: Vec<(&'static str, String)> =
+                form.env.iter().map(|(k, v)| (*k, v.replace("DBNAME", &db.name))).collect();
+            let archive = work.join("backup.json.zst");
+            let archive_arg = archive.display().to_string();
+            let steps: Vec<(&str, Vec<&str>, i32)> = vec![
+                ("init", vec!["init", "--server-id", SERVER_ID, "--base-url", BASE_URL, "--sample", "demo"], 0),
+                ("host", vec!["host"], 0),
+                ("host json", vec!["--format", "json", "host"], 0),
+                ("export", vec!["--verbose", "export", "-o", &archive_arg], 0),
+                ("import", vec!["--verbose", "import", &archive_arg, "--yes", "--safety-dir", "safety"], 0),
+                ("import json", vec!["--format", "json", "import", &archive_arg, "--yes", "--safety-dir", "safety"], 0),
+                ("log", vec!["--verbose", "log"], 0),
+                ("log json", vec!["--format", "json", "log"], 0),
+                ("diff", vec!["diff", &archive_arg], 0),
+            ];
+            for (step, args, code) in &steps {
+                let out = with(&store, &env, args);
+                assert_eq!(
+                    out.status.code(),
+                    Some(*code),
+                    "{}, {step}: {}",
+                    form.name,
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                for text in leaked(&out, &work) {
+                    assert!(
+                        !text.contains(SENTINEL),
+                        "{}, {step}: the password was printed or written: {text}",
+                        form.name
+                    );
+                }
+                runs += 1;
+            }
+            // `host` names the store by host, port, database and user.
+            let out = with(&store, &env, &["host"]);
+            let shown = String::from_utf8_lossy(&out.stdout);
+            assert!(shown.contains(&format!("postgres://{user}@{host}:{port}/{}", db.name)), "{}: {shown}", form.name);
+            // The operations log rows, as the server holds them.
+            let rows: Vec<String> = db
+                .client()
+                .query("SELECT operation_log::text FROM operation_log", &[])
+                .unwrap()
+                .iter()
+                .map(|r| r.get(0))
+                .collect();
+            assert!(rows.len() >= 3, "{rows:?}");
+            assert!(rows.iter().all(|r| !r.contains(SENTINEL)), "{}: {rows:?}", form.name);
+
+            // A failing connection and a missing database, in the same form.
+            for (what, store, env, code) in [
+                (
+                    "refused",
+                    store
+                        .replace(&format!(":{port}"), &format!(":{closed}"))
+                        .replace(&format!("port={port}"), &format!("port={closed}")),
+                    env.iter()
+                        .map(|(k, v)| (*k, if *k == "PGPORT" { closed.to_string() } else { v.clone() }))
+                        .collect::<Vec<_>>(),
+                    7,
+                ),
+                (
+                    "no such database",
+                    store.replace(&db.name, "ativo_no_such_db"),
+                    env.iter().map(|(k, v)| (*k, v.replace(&db.name, "ativo_no_such_db"))).collect(),
+                    7,
+                ),
+            ] {
+                for args in [
+                    &["host"][..],
+                    &["--format", "json", "export", "-o", "x.json"][..],
+                    &["init", "--server-id", SERVER_ID, "--base-url", BASE_URL][..],
+                ] {
+                    let out = with(&store, &env, args);
+                    let stderr = String::from_utf8_lossy(&out.stderr);
+                    assert_eq!(out.status.code(), Some(code), "{}, {what}: {stderr}", form.name);
+                    for text in leaked(&out, &work) {
+                        assert!(!text.contains(SENTINEL), "{}, {what}: {text}", form.name);
+                    }
+                    runs += 1;
+                }
+            }
+        }
+        // An unencoded '@' in the password: refused as usage, nothing of it echoed.
+        for store in [
+            format!("postgres://{user}:p@{SENTINEL}@{host}:{port}/postgres"),
+            format!("postgres://{user}:p/{SENTINEL}@{host}:{port}/postgres"),
+            format!("hots={host} password={SENTINEL}"),
+        ] {
+            let work = dir.path().join("at");
+            std::fs::create_dir_all(&work).unwrap();
+            for args in [&["host"][..], &["init", "--server-id", SERVER_ID, "--base-url", BASE_URL][..]] {
+                let out = bin_clean().current_dir(&work).args(["--store", &store]).args(args).output().unwrap();
+                assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+                for text in leaked(&out, &work) {
+                    assert!(!text.contains(SENTINEL) && !text.contains("7f3a9c"), "{text}");
+                }
+                assert!(super::entries(&work).is_empty(), "a refused location created {:?}", super::entries(&work));
+                runs += 1;
+            }
+        }
+        eprintln!("{runs} runs, 0 with the password in their output, archives or log rows");
+    }
+
+    // ---- every wait is bounded (issue 15, item 2)
+
+    #[test]
+    fn pg_a_table_held_by_another_session_is_exit_7_within_the_timeout_naming_it_and_its_holder() {
+        let (demo, _) = archives();
+        let (db, safety) = demo_store();
+        let before = store_digest(&db.location());
+        // Each command reads the table it is held out of; the timeout is 1 s.
+        for (table, args) in [
+            ("team", vec!["export", "-o", "-"]),
+            ("team", vec!["import", demo.to_str().unwrap(), "--yes", "--safety-dir", safety.path().to_str().unwrap()]),
+            ("team", vec!["diff", demo.to_str().unwrap()]),
+            ("capacity", vec!["export", "-o", "-"]),
+            ("operation_log", vec!["log"]),
+            ("host_identity", vec!["host"]),
+        ] {
+            let mut holder = db.client();
+            holder
+                .batch_execute(&format!(
+                    "SET application_name = 'jira-upgrade'; BEGIN; LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE"
+                ))
+                .unwrap();
+            let pid: i32 = holder.query_one("SELECT pg_backend_pid()", &[]).unwrap().get(0);
+            let started = Instant::now();
+            let out =
+                bin().args(["--store", &db.url]).args(&args).env("ATIVO_LOCK_TIMEOUT_MS", "1000").output().unwrap();
+            let took = started.elapsed();
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(7), "{args:?}: {stderr}");
+            assert!(took < Duration::from_secs(4), "{args:?} took {took:?}: {stderr}");
+            assert!(stderr.contains(&format!("table {table} is locked")), "{args:?}: {stderr}");
+            assert!(
+                stderr.contains(&format!("pid {pid}")) && stderr.contains("\"jira-upgrade\""),
+                "{args:?}: {stderr}"
+            );
+            assert!(stderr.contains("AccessExclusiveLock") && stderr.contains("waited 1000 ms"), "{args:?}: {stderr}");
+            eprintln!("{args:?} against {table}: exit 7 after {took:?}");
+            drop(holder);
+        }
+        assert_eq!(store_digest(&db.location()), before);
+    }
+
+    // ---- text PostgreSQL cannot hold is refused before anything is written (issue 15, item 3)
+
+    /// The demo sample with a NUL in team 0's name, sealed for `deployment` at `base_url`.
+    fn archive_with_nul(path: &Path, deployment: Deployment, server_id: &str, base_url: &str, scope: archive::Scope) {
+        let (mut config, tokens) = sample::generate(SampleSize::Demo);
+        config.teams[0].name = "Lion\u{0}s".to_owned();
+        if scope == archive::Scope::Migration {
+            config.admins = None;
+        }
+        let host = HostIdentity::new(deployment, server_id, base_url).unwrap();
+        let sealed = archive::seal(config, &host, scope, tokens, chrono::Utc::now());
+        let mut out = Vec::new();
+        archive::write(&sealed, &mut out, archive::Encoding::Zstd).unwrap();
+        std::fs::write(path, out).unwrap();
+    }
+
+    #[test]
+    fn pg_an_archive_with_a_nul_is_refused_before_the_lock_and_the_safety_backup_and_sqlite_keeps_it() {
+        let (db, _) = demo_store();
+        let dir = tempfile::tempdir().unwrap();
+        let bad = dir.path().join("nul.json.zst");
+        archive_with_nul(&bad, Deployment::Datacenter, SERVER_ID, BASE_URL, archive::Scope::Full);
+        let before = store_digest(&db.location());
+        let ops_before = operations(&db.location());
+        // Another node holds the write lock: the refusal must not wait for it.
+        let mut node = db.client();
+        node.batch_execute(&format!(
+            "BEGIN; SELECT pg_advisory_xact_lock({}, {})",
+            store::POSTGRES_LOCK_CLASS,
+            store::POSTGRES_LOCK_OBJECT
+        ))
+        .unwrap();
+        let safety = dir.path().join("safety");
+        let bad_arg = bad.display().to_string();
+        // The streamed file, the whole document from stdin, and a dry run.
+        for args in
+            [vec!["import", &bad_arg, "--yes"], vec!["import", "-", "--yes"], vec!["import", &bad_arg, "--dry-run"]]
+        {
+            let started = Instant::now();
+            let mut cmd = bin();
+            cmd.args(["--store", &db.url])
+                .args(&args)
+                .arg("--safety-dir")
+                .arg(&safety)
+                .env("ATIVO_LOCK_TIMEOUT_MS", "20000");
+            cmd.stdin(std::fs::File::open(&bad).unwrap());
+            let (code, text) = run(&mut cmd);
+            assert_eq!(code, 3, "{args:?}: {text}");
+            assert!(text.contains("/data/teams/0/name") && text.contains("NUL"), "{args:?}: {text}");
+            assert!(text.contains("SQLite"), "the hint: {text}");
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "{args:?} waited for the lock: {:?}",
+                started.elapsed()
+            );
+            assert!(!safety.exists(), "{args:?}: a safety backup was written");
+        }
+        // validate still accepts it: the archive is valid, only this store cannot hold it.
+        ok(bin().args(["validate", &bad_arg]));
+        drop(node);
+        assert_eq!(store_digest(&db.location()), before);
+        assert_eq!(operations(&db.location()), ops_before);
+
+        // SQLite keeps the NUL, and the round trip is exact.
+        let sqlite = dir.path().join("ativo.db").display().to_string();
+        init(&sqlite, None);
+        ok(&mut import_cmd(&sqlite, &bad, &safety));
+        let back = dir.path().join("back.json.zst");
+        export(&sqlite, &back);
+        assert_eq!(archive_digest(&back), archive_digest(&bad));
+        let file = std::fs::File::open(&back).unwrap();
+        assert_eq!(archive::read(file, &Limits::default()).unwrap().data.teams[0].name, "Lion\u{0}s");
+    }
+
+    #[test]
+    fn pg_a_migration_with_a_nul_onto_a_postgresql_cloud_store_is_refused_before_anything_is_written() {
+        let db = TestDb::new();
+        let dir = tempfile::tempdir().unwrap();
+        ok(bin().args([
+            "--store",
+            &db.url,
+            "init",
+            "--deployment",
+            "cloud",
+            "--server-id",
+            "a1b2c3d4-cloud",
+            "--base-url",
+            "https://acme.atlassian.net",
+        ]));
+        let bad = dir.path().join("nul.json.zst");
+        archive_with_nul(&bad, Deployment::Datacenter, SERVER_ID, BASE_URL, archive::Scope::Migration);
+        // Every reference mapped, as JCMA would.
+        let skeleton = ok(bin().args(["--format", "json", "migration", "references"]).arg(&bad));
+        let mut mappings: serde_json::Value = serde_json::from_str(&skeleton).unwrap();
+        for ids in mappings.as_object_mut().unwrap().values_mut() {
+            for (id, cloud) in ids.as_object_mut().unwrap().iter_mut() {
+                *cloud = serde_json::json!(format!("c{id}"));
+            }
+        }
+        let mappings_file = dir.path().join("mappings.json");
+        std::fs::write(&mappings_file, mappings.to_string()).unwrap();
+        let before = store_digest(&db.location());
+        let safety = dir.path().join("safety");
+        let (code, text) = run(bin()
+            .args(["--store", &db.url, "migrate"])
+            .arg(&bad)
+            .arg("--mappings")
+            .arg(&mappings_file)
+            .arg("--yes")
+            .arg("--safety-dir")
+            .arg(&safety));
+        assert_eq!(code, 3, "{text}");
+        assert!(text.contains("/data/teams/0/name"), "{text}");
+        assert!(!safety.exists());
+        assert_eq!(store_digest(&db.location()), before);
     }
 }

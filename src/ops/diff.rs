@@ -28,17 +28,16 @@ pub enum Side {
 }
 
 impl Side {
-    /// A `postgres://` or `sqlite:` location, or an existing SQLite file, is a store; anything
-    /// else an archive.
+    /// A PostgreSQL connection string (a `postgres://` URI or a libpq keyword/value string), a
+    /// `sqlite:` location, or an existing SQLite file is a store; anything else an archive.
     ///
     /// # Errors
     ///
     /// [`crate::error::StoreError::BadLocation`] for an unusable store location.
     pub fn parse(s: &str) -> Result<Self> {
-        let lower = s.to_ascii_lowercase();
-        let looks_like_store = lower.starts_with("postgres://")
-            || lower.starts_with("postgresql://")
-            || lower.starts_with("sqlite:")
+        use crate::store::conninfo::{Kind, kind_of};
+        let looks_like_store = matches!(kind_of(s), Kind::Uri | Kind::KeywordValue | Kind::UnknownKeyword)
+            || s.to_ascii_lowercase().starts_with("sqlite:")
             || is_sqlite_file(Path::new(s));
         if looks_like_store { Ok(Side::Store(Location::parse(s)?)) } else { Ok(Side::Archive(Input::parse(s))) }
     }
@@ -47,7 +46,7 @@ impl Side {
         match self {
             Side::Archive(input) => input.to_string(),
             Side::Store(Location::Sqlite(p)) => format!("sqlite:{}", p.display()),
-            Side::Store(Location::Postgres(_)) => "postgres store".into(),
+            Side::Store(location @ Location::Postgres(_)) => location.describe(),
         }
     }
 

@@ -127,6 +127,11 @@ pub fn check(store: &mut dyn Store, options: &ImportOptions) -> Result<Checked> 
     let (archive, findings) =
         super::read_checked_archive(&options.input, &options.limits, &options.progress, options.allow_invalid)?;
     let host_match = check_scope_and_host(store, options, &archive.header)?;
+    if store.refuses_nul_in_text()
+        && let Some(f) = super::nul_in_text(&archive.data, "/data", &store.location())
+    {
+        return Err(Error::Invalid { context: options.input.to_string(), findings: vec![f] });
+    }
     options.progress.phase("comparing with the store", None);
     let current = store.snapshot()?;
     let plan = diff::plan(&current.config, &archive.data);
@@ -173,15 +178,33 @@ fn check_streamed(store: &mut dyn Store, options: &ImportOptions) -> Result<Opti
     let Some(source) = super::file_source(path, &options.progress, "reading").ok() else { return Ok(None) };
     let Some(skeleton) = stream::read_skeleton(&source, &options.limits) else { return Ok(None) };
     let Some(reader) = open_pass(path, options, "checking") else { return Ok(None) };
+    // A store that cannot hold a NUL has every PI of the archive looked at as the plan is made.
+    let refuses_nul = store.refuses_nul_in_text().then(|| store.location());
     let (verdict, planned) = stream::check_pis(reader, &options.limits, &skeleton, |archive_pis| {
-        plan_against(&mut |start, each_pi| store.stream_snapshot(start, each_pi), skeleton.data(), archive_pis)
+        let mut nul = None;
+        let mut index = 0usize;
+        let mut checked = archive_pis.inspect(|pi| {
+            if let Some(location) = &refuses_nul
+                && nul.is_none()
+            {
+                nul = super::nul_in_text(pi, &format!("/data/pis/{index}"), location);
+            }
+            index += 1;
+        });
+        let planned =
+            plan_against(&mut |start, each_pi| store.stream_snapshot(start, each_pi), skeleton.data(), &mut checked)?;
+        Ok::<_, Error>((planned, nul))
     });
     // Only a verdict makes the plan meaningful (the PIs seen were exactly the checked ones).
     let Some(streamed) = verdict else { return Ok(None) };
     let findings = super::with_header_rules(streamed.findings, &streamed.header, streamed.has_admins);
     let findings = super::refuse_invalid(&options.input.to_string(), findings, options.allow_invalid)?;
     let host_match = check_scope_and_host(store, options, &streamed.header)?;
-    let planned = planned?;
+    let (planned, nul) = planned?;
+    let skeleton_nul = refuses_nul.as_ref().and_then(|location| super::nul_in_text(skeleton.data(), "/data", location));
+    if let Some(f) = skeleton_nul.or(nul) {
+        return Err(Error::Invalid { context: options.input.to_string(), findings: vec![f] });
+    }
     Ok(Some(Checked {
         header: streamed.header,
         findings,

@@ -650,6 +650,12 @@ pub fn check(store: &mut dyn Store, options: &MigrateOptions) -> Result<Checked>
             "migration moves a Server or Data Center configuration to a cloud site; restore a cloud backup on its own site with `import`".into(),
         ));
     }
+    // Text the cloud store cannot hold is refused as the archive's (exit 3) before anything else.
+    if store.refuses_nul_in_text()
+        && let Some(f) = super::nul_in_text(&archive.data, "/data", &store.location())
+    {
+        return Err(Error::Invalid { context: options.input.to_string(), findings: vec![f] });
+    }
     // A full archive is accepted: its admins are left behind, as for any migration.
     let mut data = archive.data;
     let admins_left_behind =
@@ -662,6 +668,16 @@ pub fn check(store: &mut dyn Store, options: &MigrateOptions) -> Result<Checked>
     options.progress.phase("rewriting the references", None);
     let mut rewritten = rewrite::rewrite(&data, &mappings);
     refuse_unmapped_required(&rewritten)?;
+    // The archive had no NUL (checked with it): one in the rewritten configuration came from a
+    // cloud id, which the mappings reader refuses already; this keeps the store's rule whole.
+    if store.refuses_nul_in_text()
+        && let Some(f) = super::nul_in_text(&rewritten.config, "/data", &store.location())
+    {
+        return Err(Error::Usage(format!(
+            "a mapping's cloud id holds the NUL character, which would be written at {}; fix that cloud id in the mappings",
+            f.pointer
+        )));
+    }
     // 6. The rewrite is a valid configuration.
     let findings = crate::model::validate::validate(&rewritten.config);
     if let Some(first) = findings.iter().find(|f| f.is_error()) {

@@ -297,6 +297,64 @@ pub(crate) fn with_header_rules(
     findings
 }
 
+/// The stable finding code of text that the store cannot hold (SPEC.md, section 9).
+pub const UNSTORABLE_TEXT: &str = "store.unstorable-text";
+
+/// The first string (or member name) of `value`, serialized as in the archive, that holds the
+/// NUL character, as an error finding whose pointer is `base` followed by the string's path;
+/// `None` when there is none. For stores that cannot hold it
+/// ([`Store::refuses_nul_in_text`](crate::store::Store::refuses_nul_in_text)): checked before
+/// anything is locked or written, so that such an archive is an invalid one (exit 3), not a
+/// store failure after the safety backup.
+pub(crate) fn nul_in_text(value: &impl Serialize, base: &str, store: &str) -> Option<crate::model::validate::Finding> {
+    // The serialized text escapes a NUL as \u0000: without that sequence there is none. With it
+    // (or a backslash followed by "u0000"), the value is walked to find where.
+    let text = serde_json::to_string(value).ok()?;
+    if !text.contains("\\u0000") {
+        return None;
+    }
+    let tree = serde_json::to_value(value).ok()?;
+    let mut pointer = base.to_owned();
+    find_nul(&tree, &mut pointer).then(|| crate::model::validate::Finding {
+        severity: crate::model::validate::Severity::Error,
+        code: UNSTORABLE_TEXT,
+        pointer: pointer.clone(),
+        message: format!("the text at {pointer} holds the NUL character (\\u0000), which store {store} cannot hold"),
+        hint: "remove the character from the archive (it is never meaningful in Ativo configuration), or restore into a SQLite store, which keeps it".into(),
+    })
+}
+
+/// Whether `value` holds a NUL in a string or member name; `pointer` then ends at it.
+fn find_nul(value: &serde_json::Value, pointer: &mut String) -> bool {
+    use serde_json::Value;
+    let push = |pointer: &mut String, token: &str| {
+        pointer.push('/');
+        pointer.push_str(&token.replace('~', "~0").replace('/', "~1"));
+    };
+    match value {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(items) => items.iter().enumerate().any(|(i, item)| {
+            let len = pointer.len();
+            push(pointer, &i.to_string());
+            let found = find_nul(item, pointer);
+            if !found {
+                pointer.truncate(len);
+            }
+            found
+        }),
+        Value::Object(members) => members.iter().any(|(key, item)| {
+            let len = pointer.len();
+            push(pointer, key);
+            let found = key.contains('\0') || find_nul(item, pointer);
+            if !found {
+                pointer.truncate(len);
+            }
+            found
+        }),
+        _ => false,
+    }
+}
+
 /// A safe file-name fragment for a host: its base URL's host and path, other characters as `-`.
 pub fn host_slug(base_url: &str) -> String {
     let without_scheme = base_url.split_once("://").map_or(base_url, |(_, rest)| rest);
@@ -326,4 +384,21 @@ pub fn archive_file_name(
         archive::Encoding::Json => "json",
     };
     format!("{prefix}-{}-{}.{ext}", host_slug(base_url), at.format("%Y%m%dT%H%M%SZ"))
+}
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_nul_is_found_with_its_pointer_and_escaped_lookalikes_are_not() {
+        let value = serde_json::json!({ "teams": [{ "key": "A", "name": "x" }, { "key": "B", "name": "Lion\u{0}s" }], "a/b": { "c~d": "\u{0}" } });
+        let f = nul_in_text(&value, "/data", "s").unwrap();
+        assert_eq!(f.pointer, "/data/a~1b/c~0d");
+        assert_eq!(f.code, UNSTORABLE_TEXT);
+        let value = serde_json::json!({ "teams": [{ "name": "x" }, { "name": "Lion\u{0}s" }] });
+        assert_eq!(nul_in_text(&value, "/data", "s").unwrap().pointer, "/data/teams/1/name");
+        // A backslash followed by u0000 is text, not a NUL.
+        assert!(nul_in_text(&serde_json::json!({ "t": "\\u0000" }), "", "s").is_none());
+        assert!(nul_in_text(&serde_json::json!({ "t": "plain" }), "", "s").is_none());
+    }
 }

@@ -9,9 +9,12 @@
 //! its DDL under `sql/postgres/`. What gets written, and when, is decided by the operations
 //! (`crate::ops`), never here.
 
+pub mod conninfo;
 mod postgres;
 mod relational;
 mod sqlite;
+
+pub use conninfo::PgConnection;
 
 pub use postgres::{
     BULK_ROWS as POSTGRES_BULK_ROWS, LOCK_CLASS as POSTGRES_LOCK_CLASS, LOCK_OBJECT as POSTGRES_LOCK_OBJECT,
@@ -32,59 +35,65 @@ use crate::model::{ApiToken, Configuration, Pi};
 pub enum Location {
     /// A SQLite database file (`PATH` or `sqlite:PATH`).
     Sqlite(PathBuf),
-    /// A PostgreSQL connection URL (`postgres://` or `postgresql://`).
-    Postgres(String),
+    /// A PostgreSQL connection: a URI or keyword/value string resolved as libpq resolves it,
+    /// with the `PG*` environment and the password file (see [`PgConnection`]).
+    Postgres(Box<PgConnection>),
 }
 
 impl Location {
-    /// Parses a store location.
+    /// Parses a store location: a `postgres://` or `postgresql://` URI or a libpq keyword/value
+    /// string is a PostgreSQL connection (resolved in the process's environment), `sqlite:PATH`
+    /// and anything else a SQLite path. What decides is [`conninfo::kind_of`]: a string that
+    /// starts with a word and `=` is a connection string, and refused when the word is not a
+    /// libpq keyword, so that a mistyped connection string never becomes a file.
     ///
     /// # Errors
     ///
-    /// [`StoreError::BadLocation`] for an empty string or an unknown URL scheme.
+    /// [`StoreError::BadLocation`] for an empty string, an unknown URL scheme, or a connection
+    /// string that is not valid or asks for what this build does not do; its message never
+    /// repeats the string, which may hold a password.
     pub fn parse(s: &str) -> Result<Self, StoreError> {
-        let bad = || StoreError::BadLocation(s.to_owned());
         if s.trim().is_empty() {
-            return Err(bad());
+            return Err(StoreError::BadLocation("it is empty".to_owned()));
+        }
+        let empty_path = || StoreError::BadLocation("sqlite: is not followed by a path".to_owned());
+        match conninfo::kind_of(s) {
+            conninfo::Kind::Uri | conninfo::Kind::KeywordValue => {
+                return Ok(Location::Postgres(Box::new(PgConnection::parse(s)?)));
+            }
+            conninfo::Kind::UnknownKeyword => {
+                return Err(StoreError::BadLocation(
+                    "it starts like a keyword=value connection string, but its first keyword is not one libpq knows (host, port, dbname, user...); a file whose name starts so is given as ./NAME or sqlite:NAME".to_owned(),
+                ));
+            }
+            conninfo::Kind::Path => {}
         }
         if let Some((scheme, _)) = s.split_once("://") {
-            match scheme.to_ascii_lowercase().as_str() {
-                "postgres" | "postgresql" => return Ok(Location::Postgres(s.to_owned())),
+            if scheme.eq_ignore_ascii_case("sqlite") {
                 // `sqlite:///abs/path` and `sqlite://rel/path`, as some tools write them.
-                "sqlite" => {
-                    let path = &s["sqlite://".len()..];
-                    return if path.is_empty() { Err(bad()) } else { Ok(Location::Sqlite(PathBuf::from(path))) };
-                }
-                // A `scheme://` we do not know is a typo or an unsupported database, not a file
-                // name anyone means; a path with "://" in it can still be given as sqlite:PATH.
-                _ => return Err(bad()),
+                let path = &s["sqlite://".len()..];
+                return if path.is_empty() { Err(empty_path()) } else { Ok(Location::Sqlite(PathBuf::from(path))) };
             }
+            // A `scheme://` we do not know is a typo or an unsupported database, not a file
+            // name anyone means; a path with "://" in it can still be given as sqlite:PATH.
+            return Err(StoreError::BadLocation(
+                "its URL scheme is neither postgres://, postgresql:// nor sqlite://".to_owned(),
+            ));
         }
         if let Some(path) = s.strip_prefix("sqlite:") {
-            return if path.is_empty() { Err(bad()) } else { Ok(Location::Sqlite(PathBuf::from(path))) };
+            return if path.is_empty() { Err(empty_path()) } else { Ok(Location::Sqlite(PathBuf::from(path))) };
         }
         Ok(Location::Sqlite(PathBuf::from(s)))
     }
 
-    /// Human description, passwords removed (for messages and `Store::location`).
+    /// How the store is shown everywhere (messages, `host`, `log`, reports, the operations log):
+    /// a SQLite path as it is, a PostgreSQL connection as [`PgConnection::describe`] gives it,
+    /// never with a password.
     pub fn describe(&self) -> String {
         match self {
             Location::Sqlite(path) => path.display().to_string(),
-            Location::Postgres(url) => redact_password(url),
+            Location::Postgres(connection) => connection.describe(),
         }
-    }
-}
-
-/// `url` with any password replaced by `***`.
-fn redact_password(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut u) if u.password().is_some() => {
-            // Setting a password only fails for URLs that cannot have one.
-            let _ = u.set_password(Some("***"));
-            u.to_string()
-        }
-        Ok(_) => url.to_owned(),
-        Err(_) => "(unparsable postgres url)".to_owned(),
     }
 }
 
@@ -331,6 +340,13 @@ pub trait Store {
     fn files(&self) -> Vec<PathBuf> {
         Vec::new()
     }
+
+    /// Whether text holding the NUL character (U+0000) cannot be stored: PostgreSQL's text
+    /// types cannot hold it, SQLite keeps it. Operations check what they are about to write
+    /// against this before they take the lock or write a safety backup.
+    fn refuses_nul_in_text(&self) -> bool {
+        false
+    }
     /// The host identity and aliases.
     ///
     /// # Errors
@@ -424,7 +440,7 @@ pub fn open(location: &Location) -> Result<Box<dyn Store>> {
 pub fn open_with(location: &Location, options: &OpenOptions) -> Result<Box<dyn Store>> {
     match location {
         Location::Sqlite(path) => Ok(Box::new(sqlite::SqliteStore::open(path, options)?)),
-        Location::Postgres(url) => Ok(Box::new(postgres::PostgresStore::open(url, &location.describe(), options)?)),
+        Location::Postgres(connection) => Ok(Box::new(postgres::PostgresStore::open(connection, options)?)),
     }
 }
 
@@ -447,9 +463,7 @@ pub fn create(location: &Location, host: &HostIdentity) -> Result<Box<dyn Store>
 pub fn create_with(location: &Location, host: &HostIdentity, options: &OpenOptions) -> Result<Box<dyn Store>> {
     match location {
         Location::Sqlite(path) => Ok(Box::new(sqlite::SqliteStore::create(path, host, options)?)),
-        Location::Postgres(url) => {
-            Ok(Box::new(postgres::PostgresStore::create(url, &location.describe(), host, options)?))
-        }
+        Location::Postgres(connection) => Ok(Box::new(postgres::PostgresStore::create(connection, host, options)?)),
     }
 }
 
@@ -464,17 +478,24 @@ mod tests {
         assert_eq!(Location::parse("sqlite:/var/ativo.db").unwrap(), sqlite("/var/ativo.db"));
         assert_eq!(Location::parse("sqlite:///var/ativo.db").unwrap(), sqlite("/var/ativo.db"));
         assert_eq!(Location::parse("./x:y.db").unwrap(), sqlite("./x:y.db"));
-        for url in ["postgres://u@h/db", "postgresql://u:p@h:5432/db", "POSTGRES://h/db"] {
-            assert_eq!(Location::parse(url).unwrap(), Location::Postgres(url.to_owned()));
+        assert_eq!(Location::parse("./host=x.db").unwrap(), sqlite("./host=x.db"));
+        assert_eq!(Location::parse("sqlite:host=x.db").unwrap(), sqlite("host=x.db"));
+        for conn in ["postgres://u@h/db", "postgresql://u:p@h:5432/db", "POSTGRES://h/db", "host=h user=u dbname=db"] {
+            assert!(matches!(Location::parse(conn), Ok(Location::Postgres(_))), "{conn}");
         }
-        for bad in ["", "  ", "sqlite:", "sqlite://", "mysql://h/db"] {
-            assert!(matches!(Location::parse(bad), Err(StoreError::BadLocation(_))), "{bad:?}");
+        for bad in ["", "  ", "sqlite:", "sqlite://", "mysql://h/db", "hots=h password=Sentinel-Pw"] {
+            match Location::parse(bad) {
+                Err(StoreError::BadLocation(why)) => assert!(!why.contains("Sentinel"), "{why}"),
+                other => panic!("{bad:?}: {other:?}"),
+            }
         }
     }
 
     #[test]
     fn passwords_are_not_described() {
-        let loc = Location::parse("postgres://ativo:s3cret@db.example.com/jira").unwrap();
-        assert!(!loc.describe().contains("s3cret"), "{}", loc.describe());
+        for s in ["postgres://ativo:s3cret@db.example.com/jira", "host=db.example.com password=s3cret dbname=jira"] {
+            let loc = Location::parse(s).unwrap();
+            assert!(!format!("{} {loc:?}", loc.describe()).contains("s3cret"), "{}", loc.describe());
+        }
     }
 }

@@ -1,7 +1,8 @@
 //! The PostgreSQL backend, for Data Center clusters whose nodes share one database. This file
-//! owns the connection (URL parsing, timeouts, what a password may never reach), schema
-//! migrations, transactions and the cluster-wide write lock, the bulk-insert mechanics (`COPY`),
-//! and the mapping of PostgreSQL errors to [`StoreError`]. What the tables hold and how a
+//! owns connecting (timeouts, lock waits, what a password may never reach; the connection
+//! string itself is `conninfo.rs`'s), schema migrations, transactions and the cluster-wide
+//! write lock, the bulk-insert mechanics (`COPY`), and the mapping of PostgreSQL errors to
+//! [`StoreError`]. What the tables hold and how a
 //! configuration maps to rows is `relational.rs`'s business; the DDL lives in
 //! `sql/postgres/*.sql`. Creating the database itself is the database admin's job, not ours.
 //!
@@ -9,18 +10,24 @@
 //!
 //! * Every write transaction (import, host change, token list, log entry) first takes the
 //!   transaction-level advisory lock [`LOCK_CLASS`]`/`[`LOCK_OBJECT`] with
-//!   `pg_advisory_xact_lock`, waiting at most the lock timeout (`SET LOCAL lock_timeout`, which
-//!   PostgreSQL applies to advisory locks as to every other lock, and to the row locks a DELETE
-//!   may wait for). A writer that does not get it in time gets [`StoreError::Locked`]. The lock
+//!   `pg_advisory_xact_lock`, waiting at most the lock timeout. A writer that does not get it in
+//!   time gets [`StoreError::Locked`]. The lock
 //!   belongs to the transaction: COMMIT, ROLLBACK, a dropped connection or a killed client
 //!   (the server aborts the transaction when the socket closes) all release it, so it can never
 //!   go stale.
 //! * A replace runs in READ COMMITTED under that lock: every statement after the lock sees what
 //!   the previous writer committed (a REPEATABLE READ snapshot would be taken by the lock's
 //!   own SELECT, before the wait, and be stale).
+//! * Every statement of a session, readers' too, waits at most the lock timeout for any lock
+//!   (`SET lock_timeout` when connecting, which PostgreSQL applies to advisory locks, table
+//!   locks and the row locks a DELETE may wait for): an `ALTER TABLE` during a Jira upgrade, a
+//!   `VACUUM FULL` or a stuck session holding a table makes a command fail with
+//!   [`StoreError::LockTimeout`] naming the table and the holder's pid and application name,
+//!   never wait without end.
 //! * Reads (`snapshot`, `host`, `operations`) run in one REPEATABLE READ READ ONLY transaction:
 //!   one MVCC snapshot for every table, so a reader sees the configuration before an import or
-//!   after it, never a mix, and never waits for a writer.
+//!   after it, never a mix, and never waits for a writer of rows (only for a table lock, as
+//!   above).
 //! * The replace deletes with `DELETE`, not `TRUNCATE`: TRUNCATE is not MVCC-safe (a snapshot
 //!   taken before it would see empty tables afterwards).
 //!
@@ -54,8 +61,9 @@ use std::time::Duration;
 use postgres::error::{DbError, SqlState};
 use postgres::fallible_iterator::FallibleIterator;
 use postgres::types::{IsNull, ToSql, Type, to_sql_checked};
-use postgres::{Client, Config, IsolationLevel, NoTls, Transaction};
+use postgres::{Client, IsolationLevel, NoTls, Transaction};
 
+use super::conninfo::{PasswordFrom, PgConnection};
 use super::relational::{self, KeyRange, Migration, RowRef, RowSink, RowSource, Table, Value};
 use super::{HostRecord, OpenOptions, Operation, Replacement, Snapshot, Store};
 use crate::error::{Error, Result, StoreError};
@@ -79,10 +87,6 @@ const SCHEMA_MIGRATIONS_DDL: &str = "CREATE TABLE schema_migrations (
 pub const LOCK_CLASS: i32 = 0x4154_564f;
 /// Second key of the write lock.
 pub const LOCK_OBJECT: i32 = 1;
-
-/// How long connecting may take when the URL does not say (`connect_timeout`): a server that
-/// does not answer must not hang an admin's shell or a cron job forever.
-const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// From this many rows on, a replace by the tables' owner checks foreign keys once per key
 /// instead of once per row (see "Bulk writes" above). Below it the per-row checks cost less
@@ -122,6 +126,10 @@ impl Ctx {
         StoreError::Backend { location: self.location.clone(), action: action.to_owned(), message: self.scrub(message) }
     }
 
+    fn waited_ms(&self) -> u64 {
+        u64::try_from(self.lock_timeout.as_millis()).unwrap_or(u64::MAX)
+    }
+
     /// A closure mapping errors of one action.
     fn on<'a>(&'a self, action: &'a str) -> impl Fn(postgres::Error) -> StoreError + 'a {
         move |e| self.error(action, &e)
@@ -142,9 +150,12 @@ impl Ctx {
         };
         let code = db.code();
         if *code == SqlState::LOCK_NOT_AVAILABLE {
-            return StoreError::Locked {
+            // Who held it is looked up once the transaction is gone (`PostgresStore::explained`).
+            return StoreError::LockTimeout {
                 location: self.location.clone(),
-                waited_ms: u64::try_from(self.lock_timeout.as_millis()).unwrap_or(u64::MAX),
+                waited_for: "a table of the store".to_owned(),
+                holder: "another session".to_owned(),
+                waited_ms: self.waited_ms(),
             };
         }
         let text = describe_db_error(db);
@@ -198,47 +209,24 @@ fn describe_db_error(db: &DbError) -> String {
     text
 }
 
-/// `host:port/database` of a parsed URL, for messages about connecting.
-fn target(config: &Config) -> String {
-    let host = match config.get_hosts().first() {
-        Some(postgres::config::Host::Tcp(h)) => h.clone(),
-        #[cfg(unix)]
-        Some(postgres::config::Host::Unix(p)) => p.display().to_string(),
-        None => "localhost".to_owned(),
-    };
-    let port = config.get_ports().first().copied().unwrap_or(5432);
-    let user = config.get_user().map_or_else(|| "(the OS user)".to_owned(), str::to_owned);
-    let db = config.get_dbname().map_or_else(|| user.clone(), str::to_owned);
-    format!("{host}:{port}/{db} as user {user}")
+/// `host:port/database as user ...` of a connection, for messages about connecting.
+fn target(connection: &PgConnection) -> String {
+    let hosts: Vec<String> = connection.targets().iter().map(|(h, p)| format!("{h}:{p}")).collect();
+    format!("{}/{} as user {}", hosts.join(","), connection.dbname(), connection.user())
 }
 
-/// Parses the URL and connects. The URL's password never reaches a message: errors name the
-/// host, port, database and user only, and anything the server or library says is scrubbed.
-fn connect(url: &str, options: &OpenOptions, location: &str) -> Result<(Client, Ctx), StoreError> {
-    // The client library accepts only lower-case schemes; `Location::parse` accepts any case.
-    let normalised = match url.split_once("://") {
-        Some((scheme, rest)) => format!("{}://{rest}", scheme.to_ascii_lowercase()),
-        None => url.to_owned(),
+/// Connects. The password never reaches a message: errors name the host, port, database and
+/// user only, and anything the server or library says is scrubbed of it.
+fn connect(connection: &PgConnection, options: &OpenOptions) -> Result<(Client, Ctx), StoreError> {
+    let ctx = Ctx {
+        location: connection.describe(),
+        lock_timeout: options.lock_timeout,
+        secret: connection.password().map(str::to_owned),
     };
-    let mut ctx = Ctx { location: location.to_owned(), lock_timeout: options.lock_timeout, secret: None };
-    let mut config: Config = normalised.parse().map_err(|e: postgres::Error| {
-        ctx.backend(
-            "reading the postgres url",
-            format!("{e}; write it as postgres://user@host:port/database (percent-encode special characters)"),
-        )
-    })?;
-    ctx.secret = config.get_password().map(|p| String::from_utf8_lossy(p).into_owned());
-    if config.get_connect_timeout().is_none() {
-        config.connect_timeout(DEFAULT_CONNECT_TIMEOUT);
-    }
-    if config.get_application_name().is_none() {
-        // Shows in pg_stat_activity, so a DBA can tell who holds the lock.
-        config.application_name("ativo-backup");
-    }
-    let target = target(&config);
-    let client = config.connect(NoTls).map_err(|e| {
+    let target = target(connection);
+    let client = connection.config().connect(NoTls).map_err(|e| {
         let action = format!("connecting to {target}");
-        let message = match e.as_db_error() {
+        let mut message = match e.as_db_error() {
             Some(db) if *db.code() == SqlState::INVALID_CATALOG_NAME => format!(
                 "{}; the database must exist before `ativo-backup init` (a database admin creates it: CREATE DATABASE ... OWNER ...)",
                 db.message()
@@ -247,19 +235,36 @@ fn connect(url: &str, options: &OpenOptions, location: &str) -> Result<(Client, 
                 if *db.code() == SqlState::INVALID_PASSWORD
                     || *db.code() == SqlState::INVALID_AUTHORIZATION_SPECIFICATION =>
             {
+                let from = match connection.password_from() {
+                    None => "no password was given (connection string, PGPASSWORD or a password file)".to_owned(),
+                    Some(PasswordFrom::ConnectionString) => "the password came from the connection string".to_owned(),
+                    Some(PasswordFrom::Environment) => "the password came from PGPASSWORD".to_owned(),
+                    Some(PasswordFrom::File(f)) => format!("the password came from {}", f.display()),
+                };
                 format!(
-                    "authentication failed: {}; check the user and password in --store / ATIVO_STORE and the server's pg_hba.conf",
+                    "authentication failed: {}; {from}; check the user and password and the server's pg_hba.conf",
                     db.message()
                 )
             }
-            Some(db) => format!("{}; check the server and the URL", describe_db_error(db)),
+            Some(db) => format!("{}; check the server and the connection string", describe_db_error(db)),
             None => format!(
-                "{}; check that the server is running and reachable at that host and port (a TLS-only server is not supported by this build)",
+                "{}; check that the server is running and reachable at that host and port (this build connects without TLS, see the README)",
                 with_causes(&e)
             ),
         };
+        for note in connection.notes() {
+            message.push_str("; note: ");
+            message.push_str(note);
+        }
         ctx.backend(&action, message)
     })?;
+    let mut client = client;
+    // Every statement of every command, readers included, waits at most this long for a lock
+    // (as pg_dump --lock-wait-timeout does): the store's write lock, a table that an ALTER
+    // TABLE, VACUUM FULL or REINDEX holds, a row another node is editing. PostgreSQL takes 0
+    // for "wait forever", so the shortest wait is 1 ms.
+    let ms = ctx.lock_timeout.as_millis().clamp(1, i32::MAX as u128);
+    client.batch_execute(&format!("SET lock_timeout = {ms}")).map_err(ctx.on("setting the lock timeout"))?;
     Ok((client, ctx))
 }
 
@@ -581,10 +586,14 @@ fn apply_migrations(tx: &mut Transaction<'_>, ctx: &Ctx, from: i64) -> Result<()
 /// Begins a write transaction and takes the write lock, waiting at most the lock timeout.
 fn begin_write<'c>(client: &'c mut Client, ctx: &Ctx, action: &str) -> Result<Transaction<'c>, StoreError> {
     let mut tx = client.transaction().map_err(ctx.on(action))?;
-    // lock_timeout = 0 means "wait forever" to PostgreSQL; the shortest wait it knows is 1 ms.
-    let ms = ctx.lock_timeout.as_millis().clamp(1, i32::MAX as u128);
-    tx.batch_execute(&format!("SET LOCAL lock_timeout = {ms}")).map_err(ctx.on(action))?;
-    tx.execute("SELECT pg_advisory_xact_lock($1, $2)", &[&LOCK_CLASS, &LOCK_OBJECT]).map_err(ctx.on(action))?;
+    // The session's lock_timeout (set when connecting) bounds the wait.
+    tx.execute("SELECT pg_advisory_xact_lock($1, $2)", &[&LOCK_CLASS, &LOCK_OBJECT]).map_err(|e| {
+        if e.as_db_error().is_some_and(|db| *db.code() == SqlState::LOCK_NOT_AVAILABLE) {
+            StoreError::Locked { location: ctx.location.clone(), waited_ms: ctx.waited_ms() }
+        } else {
+            ctx.error(action, &e)
+        }
+    })?;
     Ok(tx)
 }
 
@@ -780,14 +789,16 @@ fn insert_operation(tx: &mut Transaction<'_>, ctx: &Ctx, op: &Operation) -> Resu
 impl PostgresStore {
     /// Opens the store in an existing database, applying pending migrations of older schema
     /// versions; never creates tables.
-    pub(crate) fn open(url: &str, location: &str, options: &OpenOptions) -> Result<Self, StoreError> {
-        let (mut client, ctx) = connect(url, options, location)?;
-        let version = {
-            let mut tx = begin_read(&mut client, &ctx)?;
+    pub(crate) fn open(connection: &PgConnection, options: &OpenOptions) -> Result<Self, StoreError> {
+        let (mut client, ctx) = connect(connection, options)?;
+        let location = ctx.location.as_str();
+        let read = |client: &mut Client| {
+            let mut tx = begin_read(client, &ctx)?;
             let version = schema_version(&mut tx, &ctx)?;
             commit(tx, &ctx, "reading the schema version")?;
-            version
+            Ok(version)
         };
+        let version = read(&mut client).map_err(|e| with_lock_holder(&mut client, e))?;
         if version > latest_version() {
             return Err(newer_schema(location, version));
         }
@@ -809,18 +820,18 @@ impl PostgresStore {
     /// lock: a failure leaves the database as it was, and two nodes running `init` at once get
     /// one store and one [`StoreError::AlreadyExists`].
     pub(crate) fn create(
-        url: &str,
-        location: &str,
+        connection: &PgConnection,
         host: &HostIdentity,
         options: &OpenOptions,
     ) -> Result<Self, StoreError> {
-        let (mut client, ctx) = connect(url, options, location)?;
+        let (mut client, ctx) = connect(connection, options)?;
+        let location = ctx.location.clone();
         let action = "creating the store";
         {
             let mut tx = begin_write(&mut client, &ctx, action)?;
             let tables = existing_tables(&mut tx, &ctx)?;
             if tables.iter().any(|t| t == "schema_migrations") {
-                return Err(StoreError::AlreadyExists(location.to_owned()));
+                return Err(StoreError::AlreadyExists(location));
             }
             if !tables.is_empty() {
                 return Err(ctx.backend(
@@ -844,12 +855,72 @@ impl PostgresStore {
     }
 }
 
-impl Store for PostgresStore {
-    fn location(&self) -> String {
-        self.ctx.location.clone()
+impl PostgresStore {
+    /// `result`, with a lock timeout told by which table and who held it: the statement that
+    /// timed out is gone with its transaction by now, so the server is asked who holds locks
+    /// on the store's tables.
+    fn explained<T>(&mut self, result: Result<T>) -> Result<T> {
+        match result {
+            Err(Error::Store(timeout @ StoreError::LockTimeout { .. })) => {
+                Err(Error::Store(with_lock_holder(&mut self.client, timeout)))
+            }
+            other => other,
+        }
     }
+}
 
-    fn host(&mut self) -> Result<HostRecord> {
+/// Every table of the store, for the lock holder's query.
+fn store_table_names() -> Vec<&'static str> {
+    let mut names = config_table_names();
+    names.extend(OWN_TABLES);
+    names.extend([relational::HOST_ALIAS.name, relational::API_TOKEN.name]);
+    names.sort_unstable();
+    names.dedup();
+    names
+}
+
+/// `timeout` naming the table and the session that holds the strongest lock another session
+/// holds on a table of the store (an ACCESS EXCLUSIVE lock first: it blocks even readers; row
+/// locks last), as `pg_locks` and `pg_stat_activity` tell; unchanged when the server cannot
+/// tell (the holder is gone already, or this user may not see it).
+fn with_lock_holder(client: &mut Client, timeout: StoreError) -> StoreError {
+    let StoreError::LockTimeout { location, waited_ms, waited_for, holder } = timeout else { return timeout };
+    let names = store_table_names();
+    let row = client.query_opt(
+        "WITH t AS (SELECT to_regclass(quote_ident(n)) AS oid FROM unnest($1::text[]) AS n)
+         SELECT l.relation::regclass::text, l.mode, l.pid, coalesce(a.application_name, ''),
+                coalesce(a.usename::text, ''), coalesce(to_char(a.xact_start, 'YYYY-MM-DD HH24:MI:SS TZ'), '')
+         FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid
+         WHERE l.granted AND l.locktype = 'relation' AND l.pid <> pg_backend_pid()
+           AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+           AND l.relation IN (SELECT oid FROM t)
+         ORDER BY array_position(ARRAY['AccessExclusiveLock', 'ExclusiveLock', 'ShareRowExclusiveLock', 'ShareLock',
+                                       'ShareUpdateExclusiveLock', 'RowExclusiveLock', 'RowShareLock', 'AccessShareLock'],
+                                 l.mode::text), 1, 3
+         LIMIT 1",
+        &[&names],
+    );
+    let Ok(Some(row)) = row else { return StoreError::LockTimeout { location, waited_ms, waited_for, holder } };
+    let text = |i: usize| row.try_get::<_, String>(i).unwrap_or_default();
+    let pid: i32 = row.try_get(2).unwrap_or_default();
+    let (table, mode, application, user, since) = (text(0), text(1), text(3), text(4), text(5));
+    let mut holder = format!("the session with pid {pid}");
+    // Debug quoting escapes control characters: the name is chosen by whoever connected.
+    holder.push_str(&format!(" (application_name {application:?}"));
+    if !user.is_empty() {
+        holder.push_str(&format!(", user {user:?}"));
+    }
+    holder.push_str(&format!(", {mode}"));
+    if !since.is_empty() {
+        holder.push_str(&format!(", in a transaction since {since}"));
+    }
+    holder.push(')');
+    StoreError::LockTimeout { location, waited_ms, waited_for: format!("table {table}"), holder }
+}
+
+/// The operations of [`Store`], before [`PostgresStore::explained`].
+impl PostgresStore {
+    fn host_inner(&mut self) -> Result<HostRecord> {
         let ctx = &self.ctx;
         let mut tx = begin_read(&mut self.client, ctx)?;
         let host = read_host(&mut tx, ctx)?;
@@ -857,7 +928,7 @@ impl Store for PostgresStore {
         Ok(host)
     }
 
-    fn set_identity(&mut self, identity: &HostIdentity, keep_previous_as_alias: bool) -> Result<()> {
+    fn set_identity_inner(&mut self, identity: &HostIdentity, keep_previous_as_alias: bool) -> Result<()> {
         let action = "changing the host identity";
         let ctx = &self.ctx;
         let mut tx = begin_write(&mut self.client, ctx, action)?;
@@ -882,7 +953,7 @@ impl Store for PostgresStore {
         Ok(())
     }
 
-    fn snapshot(&mut self) -> Result<Snapshot> {
+    fn snapshot_inner(&mut self) -> Result<Snapshot> {
         let ctx = &self.ctx;
         let mut tx = begin_read(&mut self.client, ctx)?;
         let snapshot = read_snapshot(&mut tx, ctx)?;
@@ -890,7 +961,7 @@ impl Store for PostgresStore {
         Ok(snapshot)
     }
 
-    fn stream_snapshot(
+    fn stream_snapshot_inner(
         &mut self,
         start: &mut dyn FnMut(&Configuration, &[ApiToken]) -> Result<()>,
         each_pi: &mut dyn FnMut(Pi) -> Result<()>,
@@ -904,7 +975,7 @@ impl Store for PostgresStore {
         Ok(())
     }
 
-    fn replace_streamed(&mut self, replacement: &mut dyn Replacement) -> Result<()> {
+    fn replace_streamed_inner(&mut self, replacement: &mut dyn Replacement) -> Result<()> {
         let action = "replacing the configuration";
         let ctx = &self.ctx;
         let mut tx = begin_write(&mut self.client, ctx, action)?;
@@ -951,7 +1022,7 @@ impl Store for PostgresStore {
         Ok(())
     }
 
-    fn set_api_tokens(&mut self, tokens: &[ApiToken]) -> Result<()> {
+    fn set_api_tokens_inner(&mut self, tokens: &[ApiToken]) -> Result<()> {
         let action = "replacing the api token list";
         let ctx = &self.ctx;
         let mut tx = begin_write(&mut self.client, ctx, action)?;
@@ -963,7 +1034,7 @@ impl Store for PostgresStore {
         Ok(())
     }
 
-    fn record(&mut self, op: &Operation) -> Result<()> {
+    fn record_inner(&mut self, op: &Operation) -> Result<()> {
         let action = "recording the operation";
         let ctx = &self.ctx;
         let mut tx = begin_write(&mut self.client, ctx, action)?;
@@ -972,7 +1043,7 @@ impl Store for PostgresStore {
         Ok(())
     }
 
-    fn operations(&mut self) -> Result<Vec<Operation>> {
+    fn operations_inner(&mut self) -> Result<Vec<Operation>> {
         let ctx = &self.ctx;
         let mut tx = begin_read(&mut self.client, ctx)?;
         let mut ops = Vec::new();
@@ -982,6 +1053,60 @@ impl Store for PostgresStore {
         })?;
         commit(tx, ctx, "reading the operations log")?;
         Ok(ops)
+    }
+}
+
+impl Store for PostgresStore {
+    fn location(&self) -> String {
+        self.ctx.location.clone()
+    }
+
+    fn refuses_nul_in_text(&self) -> bool {
+        true
+    }
+
+    fn host(&mut self) -> Result<HostRecord> {
+        let result = self.host_inner();
+        self.explained(result)
+    }
+
+    fn set_identity(&mut self, identity: &HostIdentity, keep_previous_as_alias: bool) -> Result<()> {
+        let result = self.set_identity_inner(identity, keep_previous_as_alias);
+        self.explained(result)
+    }
+
+    fn snapshot(&mut self) -> Result<Snapshot> {
+        let result = self.snapshot_inner();
+        self.explained(result)
+    }
+
+    fn stream_snapshot(
+        &mut self,
+        start: &mut dyn FnMut(&Configuration, &[ApiToken]) -> Result<()>,
+        each_pi: &mut dyn FnMut(Pi) -> Result<()>,
+    ) -> Result<()> {
+        let result = self.stream_snapshot_inner(start, each_pi);
+        self.explained(result)
+    }
+
+    fn replace_streamed(&mut self, replacement: &mut dyn Replacement) -> Result<()> {
+        let result = self.replace_streamed_inner(replacement);
+        self.explained(result)
+    }
+
+    fn set_api_tokens(&mut self, tokens: &[ApiToken]) -> Result<()> {
+        let result = self.set_api_tokens_inner(tokens);
+        self.explained(result)
+    }
+
+    fn record(&mut self, op: &Operation) -> Result<()> {
+        let result = self.record_inner(op);
+        self.explained(result)
+    }
+
+    fn operations(&mut self) -> Result<Vec<Operation>> {
+        let result = self.operations_inner();
+        self.explained(result)
     }
 }
 
@@ -997,16 +1122,8 @@ mod tests {
     }
 
     #[test]
-    fn bad_urls_do_not_echo_the_password() {
-        let options = OpenOptions::default();
-        let err = connect("postgres://ativo:s3cretpw@db.example.com:notaport/jira", &options, "x").err().unwrap();
-        let msg = err.to_string();
-        assert!(msg.contains("postgres url") && !msg.contains("s3cretpw"), "{msg}");
-    }
-
-    #[test]
     fn connect_targets_name_host_port_database_and_user_only() {
-        let config: Config = "postgres://ativo:s3cret@db.example.com:5433/jira".parse().unwrap();
-        assert_eq!(target(&config), "db.example.com:5433/jira as user ativo");
+        let connection = PgConnection::parse("postgres://ativo:s3cret@db.example.com:5433/jira").unwrap();
+        assert_eq!(target(&connection), "db.example.com:5433/jira as user ativo");
     }
 }

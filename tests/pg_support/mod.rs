@@ -52,7 +52,7 @@ impl TestDb {
     }
 
     pub fn location(&self) -> Location {
-        Location::Postgres(self.url.clone())
+        Location::parse(&self.url).expect("a test database URL")
     }
 
     pub fn client(&self) -> Client {

@@ -14,6 +14,7 @@ Examples:
   ativo-backup validate --format github backups/*.json.zst
   ativo-backup diff backup-monday.json.zst backup-friday.json.zst
   ativo-backup --store cloud.db migrate ativo-migration.json.zst --mappings mappings.json
+  PGPASSFILE=~/.pgpass ativo-backup --store 'host=db.example.com user=ativo dbname=jira' export
 
 Exit codes: 0 ok, 1 unexpected, 2 usage, 3 invalid archive, 4 other host, 5 integrity,
 6 newer format, 7 store problem, 8 migration refused.";
@@ -26,7 +27,9 @@ Exit codes: 0 ok, 1 unexpected, 2 usage, 3 invalid archive, 4 other host, 5 inte
 #[derive(Debug, Parser)]
 #[command(name = "ativo-backup", version, after_help = EXAMPLES, max_term_width = 100)]
 pub struct Cli {
-    /// Store: a SQLite path (or sqlite:PATH) or a postgres:// URL [default: ./ativo.db].
+    /// Store: a SQLite path (or sqlite:PATH), or a PostgreSQL connection string as libpq takes
+    /// it: a postgres:// URI or 'host=... dbname=...', with the PG* environment and ~/.pgpass
+    /// [default: ./ativo.db].
     #[arg(long, global = true, env = "ATIVO_STORE", value_name = "PATH|URL", hide_env_values = true)]
     pub store: Option<String>,
 
