@@ -1037,12 +1037,12 @@ mod server {
         ]));
         let bad = dir.path().join("nul.json.zst");
         archive_with_nul(&bad, Deployment::Datacenter, SERVER_ID, BASE_URL, archive::Scope::Migration);
-        // Every reference mapped, as JCMA would.
-        let skeleton = ok(bin().args(["--format", "json", "migration", "references"]).arg(&bad));
+        // Every reference mapped, as JCMA would (onto ids of the same shape: themselves).
+        let skeleton = ok(bin().args(["migration", "references", "--skeleton"]).arg(&bad));
         let mut mappings: serde_json::Value = serde_json::from_str(&skeleton).unwrap();
         for ids in mappings.as_object_mut().unwrap().values_mut() {
             for (id, cloud) in ids.as_object_mut().unwrap().iter_mut() {
-                *cloud = serde_json::json!(format!("c{id}"));
+                *cloud = serde_json::json!(id);
             }
         }
         let mappings_file = dir.path().join("mappings.json");
