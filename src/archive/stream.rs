@@ -452,7 +452,7 @@ fn check_runs(
     for run in runs {
         // One UTF-8 check for the run; the parser then takes `&str`s and checks no string again.
         let text = std::str::from_utf8(run.text()).map_err(|_| FallBack)?;
-        if text.len() > max_string && !guard::strings_within(text.as_bytes(), max_string) {
+        if text.len() > max_string && !guard::tokens_within(text.as_bytes(), max_string) {
             return Err(FallBack);
         }
         let mut this = CheckedRun {
@@ -605,21 +605,21 @@ pub(crate) const MODEL_DEPTH: usize = 10;
 fn decoded<'r, R: Read + 'r>(mut reader: R, limits: &Limits, checks: Checks) -> Step<Box<dyn Read + 'r>> {
     let sniffed = sniff::sniff(&mut reader, limits.max_size).map_err(|_| FallBack)?;
     let input = guard::Source(io::Cursor::new(sniffed.head).chain(reader));
-    let guarded = |inner: Box<dyn Read + 'r>, skipped: u64| -> Box<dyn Read + 'r> {
+    let guarded = |inner: Box<dyn Read + 'r>, at: super::text::Position| -> Box<dyn Read + 'r> {
         match checks {
-            Checks::Guard => Box::new(Guard::new(inner, limits, skipped)),
-            Checks::SizeOnly => Box::new(Guard::size_only(inner, limits, skipped)),
+            Checks::Guard => Box::new(Guard::new(inner, limits, at)),
+            Checks::SizeOnly => Box::new(Guard::size_only(inner, limits, at.offset)),
         }
     };
     match sniffed.layout {
-        Layout::Json => Ok(guarded(Box::new(input), sniffed.skipped)),
+        Layout::Json => Ok(guarded(Box::new(input), sniffed.at)),
         Layout::Zstd(frame) => {
             if let Some(frame) = frame {
                 super::check_frame(&frame, limits).map_err(|_| FallBack)?;
             }
             let mut decoder = zstd::stream::read::Decoder::new(input)?;
             decoder.window_log_max(MAX_WINDOW_LOG)?;
-            Ok(guarded(Box::new(guard::Decompressed(decoder)), 0))
+            Ok(guarded(Box::new(guard::Decompressed(decoder)), super::text::Position::START))
         }
     }
 }
@@ -1250,7 +1250,7 @@ struct PassTwo<'a> {
 impl PassTwo<'_> {
     fn non_pi(&mut self, tag: u8, raw: &[u8]) -> Step<()> {
         self.fingerprint.add(tag, raw);
-        if raw.len() > self.max_string && !guard::strings_within(raw, self.max_string) {
+        if raw.len() > self.max_string && !guard::tokens_within(raw, self.max_string) {
             return Err(FallBack);
         }
         Ok(())
