@@ -117,36 +117,38 @@ fn stop<E: de::Error>(verdict: &mut Verdict, error: ArchiveError) -> E {
     E::custom(message)
 }
 
-/// The format version a `format_version` value names, judged by its value (SPEC.md 8): a JSON
-/// number whose value, read as a double, is a whole number. `numeral` is the number as written.
+/// The format version a `format_version` value names (SPEC.md 8): an integer written as
+/// integers are in this format, digits without sign, fraction or exponent, whatever its size.
+/// `numeral` is the number as written.
 ///
 /// # Errors
 ///
-/// [`ArchiveError::Malformed`] for anything but a non-negative whole number and for 0;
+/// [`ArchiveError::Malformed`] for any other number and for 0;
 /// [`ArchiveError::UnsupportedVersion`] for a version newer than this build reads.
 pub(crate) fn judge_version(numeral: &str) -> Result<u64, ArchiveError> {
-    let value = numeral.parse::<f64>().ok().filter(|v| v.is_finite());
-    let not_a_version = || ArchiveError::Malformed {
-        pointer: "/format_version".into(),
-        message: format!("must be a non-negative whole number, found {}", super::text::shorten(numeral)),
-    };
-    let value = value.ok_or_else(not_a_version)?;
-    if value.fract() != 0.0 || value < 0.0 {
-        return Err(not_a_version());
+    let integer = !numeral.is_empty()
+        && numeral.bytes().all(|b| b.is_ascii_digit())
+        && (numeral == "0" || !numeral.starts_with('0'));
+    if !integer {
+        return Err(ArchiveError::Malformed {
+            pointer: "/format_version".into(),
+            message: format!(
+                "must be a non-negative integer written without sign, fraction or exponent, found {}",
+                super::text::shorten(numeral)
+            ),
+        });
     }
-    if value == 0.0 {
+    if numeral == "0" {
         return Err(ArchiveError::Malformed {
             pointer: "/format_version".into(),
             message: "format version 0 does not exist; versions start at 1".into(),
         });
     }
-    if value > f64::from(FORMAT_VERSION) {
-        return Err(ArchiveError::UnsupportedVersion {
-            found: super::text::shorten(numeral),
-            supported: FORMAT_VERSION,
-        });
+    match numeral.parse::<u64>() {
+        Ok(v) if v <= u64::from(FORMAT_VERSION) => Ok(v),
+        // Any larger integer, even beyond 64 bits, is a version this build does not know yet.
+        _ => Err(ArchiveError::UnsupportedVersion { found: super::text::shorten(numeral), supported: FORMAT_VERSION }),
     }
-    Ok(u64::from(FORMAT_VERSION))
 }
 
 /// Judges the top level of a document from the text checker's summary of its members, in the
@@ -173,7 +175,7 @@ pub(crate) fn judge_top_level(top: &super::text::TopLevel) -> Option<ArchiveErro
         Some(Err(value)) => {
             return Some(ArchiveError::Malformed {
                 pointer: "/format_version".into(),
-                message: format!("must be a non-negative whole number, found {value}"),
+                message: format!("must be a non-negative integer, found {value}"),
             });
         }
         Some(Ok(numeral)) => {

@@ -68,7 +68,7 @@ pub struct SourceHost {
     /// server, datacenter or cloud.
     pub deployment: Deployment,
     /// Host fingerprint, `sha256:<hex>`, recomputable from the other three members.
-    #[schemars(regex(pattern = r"^sha256:[0-9a-f]{64}$"))]
+    #[schemars(length(min = 71, max = 71), regex(pattern = r"^sha256:[0-9a-f]{64}"))]
     pub fingerprint: String,
     /// Jira server id (cloud: cloud id).
     pub server_id: String,
@@ -109,14 +109,20 @@ pub struct Header {
     /// REST API token metadata of the source (informative; never restored).
     pub api_tokens: Vec<ApiToken>,
     /// `sha256:<hex>` of the canonical `data`: identifies the configuration itself.
-    #[schemars(regex(pattern = r"^sha256:[0-9a-f]{64}$"))]
+    #[schemars(length(min = 71, max = 71), regex(pattern = r"^sha256:[0-9a-f]{64}"))]
     pub content_digest: String,
     /// Entities per kind in `data`.
     pub counts: Counts,
-    /// When the archive was written, RFC 3339 UTC with seconds (`2026-11-25T19:00:00Z`).
+    /// When the archive was written, RFC 3339 UTC with whole seconds (`2026-11-25T19:00:00Z`),
+    /// exactly so written (SPEC.md 3.2).
+    #[serde(deserialize_with = "strict_created_at")]
+    #[schemars(
+        length(min = 20, max = 20),
+        regex(pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")
+    )]
     pub created_at: DateTime<Utc>,
     /// `sha256:<hex>` of the canonical document without this member: covers everything else.
-    #[schemars(regex(pattern = r"^sha256:[0-9a-f]{64}$"))]
+    #[schemars(length(min = 71, max = 71), regex(pattern = r"^sha256:[0-9a-f]{64}"))]
     pub integrity_digest: String,
     /// full or migration.
     pub scope: Scope,
@@ -526,13 +532,61 @@ fn classify(error: serde_json::Error, path: Option<&serde_path_to_error::Path>) 
     ArchiveError::Malformed { pointer, message: error.to_string() }
 }
 
+/// Deserializes `header.created_at`, written exactly `YYYY-MM-DDTHH:MM:SSZ` (SPEC.md 3.2).
+///
+/// chrono alone also accepts a lower-case `t` or `z`, a space for the `T`, offsets, fractions and
+/// a leap second at any minute; the digest covers the text as written, so accepting other
+/// spellings would only let two readers disagree on what is valid.
+fn strict_created_at<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<DateTime<Utc>, D::Error> {
+    use serde::de::Error as _;
+    let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+    let shape = b"dddd-dd-ddTdd:dd:ddZ";
+    let well_formed = text.len() == shape.len()
+        && text.bytes().zip(shape).all(|(b, &s)| if s == b'd' { b.is_ascii_digit() } else { b == s });
+    let parsed = well_formed
+        .then(|| chrono::NaiveDateTime::parse_from_str(&text, "%Y-%m-%dT%H:%M:%SZ").ok())
+        .flatten()
+        // A leap second (`:60`) is refused: the writer's clock never shows one.
+        .filter(|t| chrono::Timelike::second(t) < 60 && chrono::Timelike::nanosecond(t) == 0);
+    parsed
+        .map(|t| t.and_utc())
+        .ok_or_else(|| D::Error::custom(format!("created_at {text:?} is not a UTC time written YYYY-MM-DDTHH:MM:SSZ")))
+}
+
+/// Checks that a digest member is `sha256:` and 64 lower-case hexadecimal digits.
+fn check_digest(pointer: &str, value: &str) -> Result<(), ArchiveError> {
+    let hex = value.strip_prefix("sha256:").unwrap_or_default();
+    if hex.len() == 64 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+        return Ok(());
+    }
+    Err(ArchiveError::Malformed {
+        pointer: pointer.into(),
+        message: format!("{:?} is not sha256: and 64 lower-case hexadecimal digits", text::shorten(value)),
+    })
+}
+
 /// The typed header, from the raw header text; errors point into `/header`.
 fn parse_header(raw: &serde_json::value::RawValue) -> Result<Header, ArchiveError> {
     let mut de = serde_json::Deserializer::from_str(raw.get());
-    serde_path_to_error::deserialize(&mut de).map_err(|e| ArchiveError::Malformed {
+    let header: Header = serde_path_to_error::deserialize(&mut de).map_err(|e| ArchiveError::Malformed {
         pointer: document::pointer("/header", e.path()),
         message: e.inner().to_string(),
-    })
+    })?;
+    // The schema's patterns, in member order.
+    check_digest("/header/content_digest", &header.content_digest)?;
+    check_digest("/header/integrity_digest", &header.integrity_digest)?;
+    check_digest("/header/source/fingerprint", &header.source.fingerprint)?;
+    if let Ok(serde_json::Value::Object(counts)) = serde_json::to_value(header.counts) {
+        for (kind, count) in counts {
+            if count.as_u64().is_some_and(|n| n > schema::MAX_COUNT) {
+                return Err(ArchiveError::Malformed {
+                    pointer: format!("/header/counts/{kind}"),
+                    message: format!("{count} is larger than {} (2^53 - 1), the largest count", schema::MAX_COUNT),
+                });
+            }
+        }
+    }
+    Ok(header)
 }
 
 /// Decodes `data` that came before `format_version` and was kept as raw text.
