@@ -36,6 +36,14 @@ fn host() -> HostIdentity {
 
 /// The small valid document every case starts from.
 fn base() -> Value {
+    let sealed = base_archive(|_| {});
+    let mut out = Vec::new();
+    archive::write(&sealed, &mut out, Encoding::Json).unwrap();
+    serde_json::from_slice(&out).unwrap()
+}
+
+/// The base configuration, edited by `edit`, sealed as the reference writer seals it.
+fn base_archive(edit: impl FnOnce(&mut ativo_backup::model::Configuration)) -> archive::Archive {
     let (mut config, tokens) = generate(SampleSize::Demo);
     config.programs.truncate(1);
     let program = config.programs[0].clone();
@@ -44,12 +52,35 @@ fn base() -> Value {
     config.pis.truncate(1);
     let period = config.pis[0].period.clone();
     config.periods.retain(|p| p.key == period);
+    edit(&mut config);
     let at = Utc.with_ymd_and_hms(2026, 1, 15, 9, 30, 0).unwrap();
     let sealed = archive::seal(config, &host(), Scope::Full, tokens, at);
     assert!(ativo_backup::ops::check_semantics(&sealed).iter().all(|f| !f.is_error()));
+    sealed
+}
+
+/// The base archive as the reference writer writes it (canonical, one zstd frame), its PI grown
+/// with objectives to a canonical size of exactly `size` bytes.
+fn written_entity_sized(size: u64) -> Vec<u8> {
+    let sealed = base_archive(|config| {
+        let pi = &mut config.pis[0];
+        let mut template = pi.objectives.iter().find(|o| o.team.is_none()).unwrap().clone();
+        template.description = Some("x".repeat(1 << 19));
+        let mut order = 1000;
+        while archive::Limits::entity_size(pi) < size {
+            template.order = order;
+            order += 1;
+            pi.objectives.push(template.clone());
+        }
+        let over = archive::Limits::entity_size(pi) - size;
+        let last = pi.objectives.last_mut().unwrap().description.as_mut().unwrap();
+        last.truncate(last.len() - over as usize);
+        pi.sort_children();
+        assert_eq!(archive::Limits::entity_size(pi), size);
+    });
     let mut out = Vec::new();
-    archive::write(&sealed, &mut out, Encoding::Json).unwrap();
-    serde_json::from_slice(&out).unwrap()
+    archive::write(&sealed, &mut out, Encoding::Zstd).unwrap();
+    out
 }
 
 fn pretty(doc: &Value) -> Vec<u8> {
@@ -782,6 +813,11 @@ fn cases() -> Vec<Case> {
                 archive::MAX_ENTITY + u64::from(over)
             ),
         );
+    }
+
+    for (name, over) in [("written-entity-at-limit", false), ("written-entity-over-limit", true)] {
+        let size = archive::MAX_ENTITY + u64::from(over);
+        kit.add(&format!("limit-{name}.json.zst"), written_entity_sized(size), if over { 3 } else { 0 }, if over { Some("archive.schema") } else { None }, &format!("as the reference writer writes it (canonical, so read by a streaming reader as it is), a PI of {size} canonical bytes (the limit is 8388608)"));
     }
 
     // SPEC.md 8: versions.
@@ -1573,4 +1609,30 @@ fn every_case_gives_its_exit_code_and_finding() {
         );
     }
     assert!(imported >= 40, "only {imported} cases through import");
+}
+
+/// The order-of-checks cases through standard input too: a pipe cannot be read twice, so there
+/// the full reader alone judges, where a file goes through the streaming reader first. The exit
+/// codes must be the same.
+#[test]
+fn the_order_of_checks_is_the_same_through_standard_input() {
+    let manifest: Value = serde_json::from_str(&std::fs::read_to_string(dir().join("manifest.json")).unwrap()).unwrap();
+    let mut checked = 0;
+    for case in manifest["cases"].as_array().unwrap() {
+        let name = case["file"].as_str().unwrap();
+        if !name.starts_with("order-") {
+            continue;
+        }
+        let bytes = std::fs::read(dir().join("cases").join(name)).unwrap();
+        let out =
+            Command::cargo_bin("ativo-backup").unwrap().args(["validate", "-"]).write_stdin(bytes).output().unwrap();
+        assert_eq!(
+            out.status.code().map(i64::from),
+            case["exit"].as_i64(),
+            "validate - < {name}: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        checked += 1;
+    }
+    assert!(checked >= 20, "only {checked} cases");
 }

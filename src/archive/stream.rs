@@ -267,7 +267,7 @@ fn pipeline<R: Read + Send, T>(
             run_txs.push(run_tx);
             out_rxs.push(out_rx);
             let out = hand_over.then_some(out_tx);
-            checking.push(scope.spawn(move || check_runs(validator, run_rx, out, limits.max_string)));
+            checking.push(scope.spawn(move || check_runs(validator, run_rx, out, limits)));
         }
         let sinks = Sinks { hasher: hash_tx, checkers: run_txs, sent: 0 };
         let reading = scope.spawn(move || pass_two(reader, limits, skeleton, sinks));
@@ -285,7 +285,9 @@ fn pipeline<R: Read + Send, T>(
             }
         }
         let verdict = match (read, hashed, all_checked) {
-            (Some(()), Some(hashed), true) => verdict(skeleton, validator, hashed, checked).ok(),
+            (Some(()), Some(hashed), true) if skeleton_within(skeleton, limits.max_entity) => {
+                verdict(skeleton, validator, hashed, checked).ok()
+            }
             _ => None,
         };
         (verdict, consumed)
@@ -445,8 +447,9 @@ fn check_runs(
     validator: &Validator,
     runs: Receiver<Arc<Run>>,
     out: Option<SyncSender<Vec<Pi>>>,
-    max_string: usize,
+    limits: &Limits,
 ) -> Step<Vec<CheckedRun>> {
+    let max_string = limits.max_string;
     let mut checked = Vec::new();
     let mut reused: Option<Pi> = None;
     for run in runs {
@@ -486,6 +489,12 @@ fn check_runs(
             // archive, is hashed in canonical form there instead).
             let rehashed = !run.compact && memchr::memchr(b'\n', text.as_bytes()).is_some();
             if !rehashed && !is_canonical_form(pi, text.as_bytes()) {
+                return Err(FallBack);
+            }
+            // The entity limit (SPEC.md 7) is on the canonical form: the text itself, once it
+            // is known to be that form; measured otherwise.
+            let size = if rehashed { Limits::entity_size(pi) } else { text.len() as u64 };
+            if size > limits.max_entity {
                 return Err(FallBack);
             }
             this.counts.add_pi(pi);
@@ -557,6 +566,24 @@ fn hash_runs(skeleton: &Skeleton, runs: Receiver<Arc<Run>>) -> Step<Hashed> {
     let content = digests.content.clone();
     let integrity = digests.integrity(u64::from(FORMAT_VERSION), &canonical_header);
     Ok(Hashed { content, integrity })
+}
+
+/// Whether every entity outside the PIs (the header, the admins, the settings, each team,
+/// program and period) is within the entity limit, measured on its canonical form as the full
+/// reader measures it (SPEC.md 7); otherwise the full reader gives the verdict.
+fn skeleton_within(skeleton: &Skeleton, max_entity: u64) -> bool {
+    let data = &skeleton.data;
+    let header = serde_json::from_slice::<serde_json::Value>(&skeleton.raw_header)
+        .ok()
+        .and_then(|header| serde_json_canonicalizer::to_vec(&header).ok())
+        .map(|canonical| canonical.len() as u64);
+    let within = |size: u64| size <= max_entity;
+    header.is_some_and(within)
+        && data.admins.as_ref().is_none_or(|admins| within(Limits::entity_size(admins)))
+        && within(Limits::entity_size(&data.settings))
+        && data.teams.iter().all(|team| within(Limits::entity_size(team)))
+        && data.programs.iter().all(|program| within(Limits::entity_size(program)))
+        && data.periods.iter().all(|period| within(Limits::entity_size(period)))
 }
 
 /// Compares what pass 2 computed with the header pass 1 read, and puts the checkers' findings
