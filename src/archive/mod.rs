@@ -2,12 +2,12 @@
 //! encoding/decoding over `Read`/`Write` only; this module never opens a path.
 //!
 //! A document is `{"format": "ativo-backup", "format_version": 1, "header": {...}, "data": {...}}`,
-//! written as zstd frames (default) or plain JSON. [`read`] checks, in this order: the first
-//! bytes (`sniff.rs`), the first zstd frame's declared size and window, then, while the document
-//! streams through the decompressor, the size cap and the nesting and string limits (`guard.rs`),
-//! the format and its version (newer: refused before `data` is decoded; `document.rs`), the strict
-//! shape of every member, the integrity digest, the content digest (`digest.rs`) and the header's
-//! counts. Semantic rules and the host check are the operations' business. The JSON Schema is
+//! written as zstd frames (default) or plain JSON. [`read`] judges in the layers of SPEC.md 9.1:
+//! the first bytes (`sniff.rs`) and the first zstd frame's declared size and window; the bytes
+//! (zstd, the size cap) and the text (`text.rs`: syntax, the nesting, token and entity limits),
+//! both over the whole input whatever the parser found (`guard.rs`); the top level (format,
+//! repeated members, version; `document.rs`); the strict shape of every member; the integrity
+//! digest, the content digest (`digest.rs`) and the header's counts. Semantic rules and the host check are the operations' business. The JSON Schema is
 //! generated from the same types ([`schema()`]).
 
 mod digest;

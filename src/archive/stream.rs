@@ -36,12 +36,14 @@
 //!
 //! # Limits
 //!
-//! The size cap is enforced on the bytes as they are decompressed, in both passes. The nesting
-//! and string limits are checked without the guard's scan of every byte: every value is parsed
-//! into a model type that refuses unknown members, so nothing nests deeper than the model does
-//! (`MODEL_DEPTH`, checked against the JSON Schema by a test), and a string longer than the
-//! limit can only be in a value longer than the limit, whose strings are then measured. With a
-//! nesting limit below the model's depth, pass 2 reads through the full guard instead.
+//! The size cap is enforced on the bytes as they are decompressed, in both passes. The nesting,
+//! token and entity limits are checked without the guard's scan of every byte: every value is
+//! parsed into a model type that refuses unknown members, so nothing nests deeper than the model
+//! does (`MODEL_DEPTH`, checked against the JSON Schema by a test); a string or number longer
+//! than the limit can only be in a value longer than the limit, whose tokens are then measured;
+//! a PI's canonical size is its text once that is known to be its canonical form (measured
+//! otherwise), and the entities outside the PIs are measured after pass 2. With a nesting limit
+//! below the model's depth, pass 2 reads through the full guard instead.
 //!
 //! Anything unusual makes the fast path give up ([`None`]) rather than judge: a member out of the
 //! writer's order, an escaped member name, a version other than the current one, any parse error,
