@@ -96,8 +96,8 @@ pub enum ArchiveError {
         "archive format version {found} is newer than this tool reads (up to {supported}); upgrade ativo-backup to read it"
     )]
     UnsupportedVersion {
-        /// Version in the archive.
-        found: u64,
+        /// Version in the archive, as written (`2`, `2.0`, `1e30`).
+        found: String,
         /// Newest version this build reads.
         supported: u32,
     },

@@ -95,13 +95,17 @@ fn an_edited_scope_breaks_the_integrity_digest() {
     assert_fails(&compact(&doc), 5, "/header/integrity_digest");
 }
 
+/// Issue 16: `created_at` is written exactly `YYYY-MM-DDTHH:MM:SSZ`; any other spelling of the
+/// same instant (an offset, lower-case letters) and a leap second are schema errors (3), not
+/// normalised and not left to the digest.
 #[test]
-fn a_header_written_differently_is_detected_not_normalised() {
-    // The same instant, spelled +00:00: the typed header is equal, the bytes are not.
+fn a_created_at_spelled_otherwise_is_a_schema_error_not_normalised() {
     let text = String::from_utf8(json_bytes()).unwrap();
-    let edited = text.replace("2026-11-25T19:00:00Z", "2026-11-25T19:00:00+00:00");
-    assert_ne!(text, edited);
-    assert_fails(edited.as_bytes(), 5, "integrity");
+    for other in ["2026-11-25T19:00:00+00:00", "2026-11-25t19:00:00z", "2026-11-25 19:00:00Z", "2016-12-31T23:59:60Z"] {
+        let edited = text.replace("2026-11-25T19:00:00Z", other);
+        assert_ne!(text, edited);
+        assert_fails(edited.as_bytes(), 3, "YYYY-MM-DDTHH:MM:SSZ");
+    }
 }
 
 #[test]

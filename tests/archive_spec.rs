@@ -167,3 +167,22 @@ fn zstd_dc(path: &std::path::Path) -> Vec<u8> {
         }
     }
 }
+
+/// Issue 16, item 4: the script must agree with the tool on every valid archive, integers at and
+/// beyond 2^53 included: every valid case of the conformance kit (decompressed here) passes it.
+#[test]
+fn the_python_script_accepts_every_valid_case_of_the_conformance_kit() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/conformance");
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("manifest.json")).unwrap()).unwrap();
+    let mut checked = 0;
+    for case in manifest["cases"].as_array().unwrap().iter().filter(|c| c["exit"] == 0) {
+        let file = case["file"].as_str().unwrap();
+        let bytes = std::fs::read(dir.join("cases").join(file)).unwrap();
+        let document = if file.ends_with(".zst") { zstd::stream::decode_all(&bytes[..]).unwrap() } else { bytes };
+        let (ok, output) = run_script(&document);
+        assert!(ok, "{file}: {output}");
+        checked += 1;
+    }
+    assert!(checked >= 20, "only {checked} valid cases");
+}

@@ -236,3 +236,94 @@ fn issue5_every_hostile_archive_gives_its_documented_outcome_and_leaves_the_stor
     assert_ne!(before, good);
     eprintln!("hostile: {} archives, baseline {} MiB: {}", expected.len(), baseline / 1024, report.join(", "));
 }
+
+/// The document of issue 14, item 4: the small sample whose one PI holds 1,000 objectives, each
+/// with a description just under the 1 MiB string limit, as compact canonical JSON with both
+/// digests right (about 1 GB of JSON, a few KB of zstd). Written piece by piece into `out`
+/// (never held whole); the digests are computed by a first pass over the same pieces.
+fn write_entity_bomb(out: &mut impl Write, objectives: usize) {
+    use sha2::{Digest, Sha256};
+    let description = "d".repeat((1 << 20) - 16);
+    let mut doc = small_doc();
+    let pi = doc["data"]["pis"][0].as_object_mut().unwrap();
+    pi.insert("objectives".into(), Value::Array(vec![]));
+    let canonical = |v: &Value| serde_json_canonicalizer::to_vec(v).unwrap();
+    let data = canonical(&doc["data"]);
+    let data = String::from_utf8(data).unwrap();
+    let (before, after) = data.split_once(r#""objectives":[]"#).unwrap();
+    let objective = |k: usize| {
+        format!(
+            r#"{}{{"committed":false,"description":"{description}","epics":[],"level":"PROGRAM","order":{},"title":"Goal {k}"}}"#,
+            if k == 0 { "" } else { "," },
+            k + 1
+        )
+    };
+    let each_data_piece = |f: &mut dyn FnMut(&[u8])| {
+        f(before.as_bytes());
+        f(br#""objectives":["#);
+        for k in 0..objectives {
+            f(objective(k).as_bytes());
+        }
+        f(b"]");
+        f(after.as_bytes());
+    };
+    let (mut content, mut integrity) = (Sha256::new(), Sha256::new());
+    integrity.update(br#"{"data":"#);
+    each_data_piece(&mut |piece| {
+        content.update(piece);
+        integrity.update(piece);
+    });
+    let header = doc["header"].as_object_mut().unwrap();
+    header["counts"]["objectives"] = objectives.into();
+    header["content_digest"] = format!("sha256:{}", hex::encode(content.finalize())).into();
+    header.remove("integrity_digest");
+    integrity.update(br#","format":"ativo-backup","format_version":1,"header":"#);
+    integrity.update(canonical(&doc["header"]));
+    integrity.update(b"}");
+    doc["header"]["integrity_digest"] = format!("sha256:{}", hex::encode(integrity.finalize())).into();
+    out.write_all(br#"{"format":"ativo-backup","format_version":1,"header":"#).unwrap();
+    out.write_all(&canonical(&doc["header"])).unwrap();
+    out.write_all(br#","data":"#).unwrap();
+    each_data_piece(&mut |piece| out.write_all(piece).unwrap());
+    out.write_all(b"}").unwrap();
+}
+
+/// Issue 14, item 4: that archive (digest-valid, 1 GB of JSON in a few KB of zstd) made
+/// `validate` and `import` hold 1.09 GB. One entity is now bounded (SPEC.md 7, 8 MiB of
+/// canonical JSON): both refuse it with exit 3, naming the PI, in under 256 MiB of peak memory.
+#[test]
+fn issue14_one_pi_over_the_entity_limit_is_refused_in_bounded_memory() {
+    let tmp = tempfile::TempDir::new().unwrap();
+    let path = tmp.path().join("entity-bomb.json.zst");
+    let file = std::fs::File::create(&path).unwrap();
+    let mut encoder = zstd::stream::write::Encoder::new(file, 3).unwrap();
+    encoder.include_checksum(true).unwrap();
+    write_entity_bomb(&mut encoder, 1000);
+    encoder.finish().unwrap();
+    // The same construction with 3 objectives (3 MiB, under the limit) is a valid archive: the
+    // digests are right, so the limit is what refuses the large one.
+    let mut small = Vec::new();
+    write_entity_bomb(&mut small, 3);
+    let read = archive::read(&small[..], &archive::Limits::default()).unwrap();
+    assert_eq!(read.data.pis[0].objectives.len(), 3);
+    let size = std::fs::metadata(&path).unwrap().len();
+    assert!(size < 256 << 10, "the archive is {size} bytes of zstd");
+    let backend = Sqlite::template(tmp.path(), None);
+    let store = backend.fresh(&tmp.path().join("store"));
+    let before = store_digest(&store).unwrap();
+    let (code, stderr, validate_rss) = run_measured(cli().args(["validate"]).arg(&path));
+    assert_eq!(code, Ok(3), "validate: {stderr}");
+    let (code, stderr, import_rss) = run_measured(
+        cli().args(["--store", &store, "import"]).arg(&path).args(["--yes", "--safety-dir"]).arg(tmp.path().join("s")),
+    );
+    assert_eq!(code, Ok(3), "import: {stderr}");
+    assert!(stderr.contains("/data/pis/0") && stderr.contains("limit of one entity"), "{stderr}");
+    assert_eq!(store_digest(&store).unwrap(), before);
+    let peak = validate_rss.max(import_rss) / 1024;
+    eprintln!(
+        "entity bomb: {size} bytes of zstd; peak memory: validate {} MiB, import {} MiB",
+        validate_rss / 1024,
+        import_rss / 1024
+    );
+    assert!(peak < 256, "peak memory {peak} MiB");
+}

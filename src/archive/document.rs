@@ -66,21 +66,23 @@ pub(crate) struct TopLevel {
     pub(crate) version: u64,
     pub(crate) header: Box<RawValue>,
     /// `None` when only the header was asked for.
-    pub(crate) data: Option<Data>,
+    pub(crate) data: Option<Versioned>,
 }
 
-/// `data`, decoded on the fly or kept raw because it came before `format_version`.
-pub(crate) enum Data {
-    Decoded(Box<Versioned>),
-    Raw(Box<RawValue>),
-}
-
-/// Where an error that is not a plain schema error is recorded (see the module docs).
+/// Where errors that are not plain serde errors are recorded (see the module docs).
 pub(crate) type Verdict = Option<ArchiveError>;
 
 /// The top-level seed: `header_only` stops as soon as format, version and header are known.
+///
+/// It reads the members in document order and decodes `header` and `data` with the types of the
+/// document's version. The top level itself (format, duplicate, unknown and missing members, the
+/// version) is judged from the text checker's summary of it ([`judge_top_level`]), which sees
+/// every member even when decoding stopped early; what this seed finds about the top level only
+/// decides what it decodes, and serves `header_only` reads.
 pub(crate) struct DocumentSeed<'v> {
     pub(crate) header_only: bool,
+    /// The first schema error in document order (the decoder of `data` stops at its first one;
+    /// one in the header, which is decoded whole first, comes before any in a later `data`).
     pub(crate) verdict: &'v mut Verdict,
     /// Set when `header_only` stopped early; the deserializer then returns an error to unwind.
     pub(crate) stopped: &'v mut Option<TopLevel>,
@@ -108,31 +110,93 @@ impl<'de> DeserializeSeed<'de> for DataSeed {
     }
 }
 
-/// Refuses version 0 and versions newer than this build.
-pub(crate) fn check_version(version: u64) -> Result<(), ArchiveError> {
-    if version == 0 {
+/// Records `error` (unless an earlier one is) and returns the serde error that unwinds the parse.
+fn stop<E: de::Error>(verdict: &mut Verdict, error: ArchiveError) -> E {
+    let message = error.to_string();
+    verdict.get_or_insert(error);
+    E::custom(message)
+}
+
+/// The format version a `format_version` value names (SPEC.md 8): an integer written as
+/// integers are in this format, digits without sign, fraction or exponent, whatever its size.
+/// `numeral` is the number as written.
+///
+/// # Errors
+///
+/// [`ArchiveError::Malformed`] for any other number and for 0;
+/// [`ArchiveError::UnsupportedVersion`] for a version newer than this build reads.
+pub(crate) fn judge_version(numeral: &str) -> Result<u64, ArchiveError> {
+    let integer = !numeral.is_empty()
+        && numeral.bytes().all(|b| b.is_ascii_digit())
+        && (numeral == "0" || !numeral.starts_with('0'));
+    if !integer {
+        return Err(ArchiveError::Malformed {
+            pointer: "/format_version".into(),
+            message: format!(
+                "must be a non-negative integer written without sign, fraction or exponent, found {}",
+                super::text::shorten(numeral)
+            ),
+        });
+    }
+    if numeral == "0" {
         return Err(ArchiveError::Malformed {
             pointer: "/format_version".into(),
             message: "format version 0 does not exist; versions start at 1".into(),
         });
     }
-    if version > u64::from(FORMAT_VERSION) {
-        return Err(ArchiveError::UnsupportedVersion { found: version, supported: FORMAT_VERSION });
+    match numeral.parse::<u64>() {
+        Ok(v) if v <= u64::from(FORMAT_VERSION) => Ok(v),
+        // Any larger integer, even beyond 64 bits, is a version this build does not know yet.
+        _ => Err(ArchiveError::UnsupportedVersion { found: super::text::shorten(numeral), supported: FORMAT_VERSION }),
     }
-    Ok(())
 }
 
-fn shorten(value: &serde_json::Value) -> String {
-    let text = value.to_string();
-    if text.chars().count() > 60 { format!("{}...", text.chars().take(60).collect::<String>()) } else { text }
-}
-
-impl DocumentSeed<'_> {
-    fn fail<E: de::Error>(self, error: ArchiveError) -> E {
-        let message = error.to_string();
-        *self.verdict = Some(error);
-        E::custom(message)
+/// Judges the top level of a document from the text checker's summary of its members, in the
+/// order of SPEC.md 9: is it an archive at all (`format`), a member twice, the version, an
+/// unknown member, a missing one.
+pub(crate) fn judge_top_level(top: &super::text::TopLevel) -> Option<ArchiveError> {
+    if top.seen[0] == 0 {
+        return Some(ArchiveError::NotAnArchive("it is a JSON object without a `format` member".into()));
     }
+    if let Some(bad) = &top.bad_format {
+        return Some(ArchiveError::NotAnArchive(format!("its `format` member is {bad}, not \"{FORMAT}\"")));
+    }
+    if let Some(k) = top.repeated {
+        let name = super::text::TOP_LEVEL_NAMES[k];
+        return Some(ArchiveError::Malformed {
+            pointer: format!("/{name}"),
+            message: format!("duplicate member `{name}`"),
+        });
+    }
+    let missing =
+        |name: &str| ArchiveError::Malformed { pointer: String::new(), message: format!("missing member `{name}`") };
+    match &top.version {
+        None => return Some(missing("format_version")),
+        Some(Err(value)) => {
+            return Some(ArchiveError::Malformed {
+                pointer: "/format_version".into(),
+                message: format!("must be a non-negative integer, found {value}"),
+            });
+        }
+        Some(Ok(numeral)) => {
+            if let Err(e) = judge_version(numeral) {
+                return Some(e);
+            }
+        }
+    }
+    if let Some(name) = &top.unknown {
+        return Some(ArchiveError::Malformed {
+            pointer: format!("/{}", escape_token(name)),
+            message: format!("unknown member `{name}`; a document has exactly format, format_version, header and data"),
+        });
+    }
+    if top.seen[2] == 0 {
+        return Some(missing("header"));
+    }
+    if top.seen[3] == 0 {
+        return Some(missing("data"));
+    }
+    None
 }
 
 impl<'de> Visitor<'de> for DocumentSeed<'_> {
@@ -146,102 +210,84 @@ impl<'de> Visitor<'de> for DocumentSeed<'_> {
         let mut format_ok = false;
         let mut version: Option<u64> = None;
         let mut header: Option<Box<RawValue>> = None;
-        let mut data: Option<Option<Data>> = None;
-        let mut unknown: Option<ArchiveError> = None;
-        let mut seen: Vec<String> = Vec::new();
+        let mut data: Option<Versioned> = None;
+        let mut raw_data: Option<Box<RawValue>> = None;
+        // Whether a schema error was found in the header, which then comes first.
+        let mut header_failed = false;
         while let Some(key) = map.next_key::<String>()? {
-            if matches!(key.as_str(), "format" | "format_version" | "header" | "data") {
-                if seen.contains(&key) {
-                    return Err(self.fail(ArchiveError::Malformed {
-                        pointer: format!("/{key}"),
-                        message: format!("duplicate member `{key}`"),
-                    }));
-                }
-                seen.push(key.clone());
-            }
             match key.as_str() {
                 "format" => {
                     let value: serde_json::Value = map.next_value()?;
-                    if value.as_str() != Some(FORMAT) {
-                        return Err(self.fail(ArchiveError::NotAnArchive(format!(
-                            "its `format` member is {}, not \"{FORMAT}\"",
-                            shorten(&value)
-                        ))));
-                    }
-                    format_ok = true;
-                    if let Some(v) = version
-                        && let Err(e) = check_version(v)
-                    {
-                        return Err(self.fail(e));
-                    }
+                    format_ok = value.as_str() == Some(FORMAT);
                 }
                 "format_version" => {
                     let value: serde_json::Value = map.next_value()?;
-                    let Some(v) = value.as_u64() else {
-                        return Err(self.fail(ArchiveError::Malformed {
-                            pointer: "/format_version".into(),
-                            message: format!("must be a positive integer, found {}", shorten(&value)),
-                        }));
+                    let numeral = match &value {
+                        serde_json::Value::Number(n) => n.to_string(),
+                        _ => String::new(),
                     };
-                    // Without a valid `format` we do not know yet whether this is our version
-                    // number at all; it is judged once `format` has been seen.
-                    if format_ok && let Err(e) = check_version(v) {
-                        return Err(self.fail(e));
+                    match judge_version(&numeral) {
+                        Ok(v) if version.is_none() => version = Some(v),
+                        Ok(_) => {}
+                        // The summary of the top level reports it; nothing more is decoded.
+                        Err(e) => return Err(stop(self.verdict, e)),
                     }
-                    version = Some(v);
                 }
-                "header" => header = Some(map.next_value()?),
-                "data" => {
-                    data = Some(if self.header_only {
+                "header" if header.is_none() => {
+                    let raw: Box<RawValue> = map.next_value()?;
+                    // Decoded at once, so that an error in it is found before any in a later
+                    // `data` (document order).
+                    if let Err(e) = super::parse_header(&raw) {
+                        if self.header_only {
+                            return Err(stop(self.verdict, e));
+                        }
+                        self.verdict.get_or_insert(e);
+                        header_failed = true;
+                    }
+                    header = Some(raw);
+                }
+                "data" if data.is_none() && raw_data.is_none() => {
+                    if self.header_only || header_failed {
                         map.next_value::<IgnoredAny>()?;
-                        None
                     } else if let (true, Some(v)) = (format_ok, version) {
-                        Some(Data::Decoded(Box::new(map.next_value_seed(DataSeed(v))?)))
+                        data = Some(map.next_value_seed(DataSeed(v))?);
                     } else {
-                        Some(Data::Raw(map.next_value()?))
-                    });
-                }
-                other => {
-                    let pointer = format!("/{}", escape_token(other));
-                    let message = format!(
-                        "unknown member `{}`; a document has exactly format, format_version, header and data",
-                        other.chars().take(60).collect::<String>()
-                    );
-                    let error = ArchiveError::Malformed { pointer, message };
-                    if format_ok {
-                        return Err(self.fail(error));
+                        // Before the version: kept as text and decoded once the version is known.
+                        raw_data = Some(map.next_value()?);
                     }
-                    // Maybe not an archive at all: `format` decides, so keep looking for it.
-                    unknown.get_or_insert(error);
+                }
+                // Unknown and repeated members: the summary of the top level reports them.
+                _ => {
                     map.next_value::<IgnoredAny>()?;
                 }
             }
             if self.header_only
                 && format_ok
                 && let Some(v) = version
-                && header.is_some()
                 && let Some(h) = header.take()
             {
                 *self.stopped = Some(TopLevel { version: v, header: h, data: None });
                 return Err(de::Error::custom(STOPPED));
             }
         }
-        if !format_ok {
-            return Err(self.fail(ArchiveError::NotAnArchive("it is a JSON object without a `format` member".into())));
-        }
-        let missing = |name: &str| ArchiveError::Malformed {
-            pointer: String::new(),
-            message: format!("missing member `{name}`"),
+        let (true, Some(version), Some(header)) = (format_ok, version, header) else {
+            // The summary of the top level says what is missing.
+            let incomplete = ArchiveError::Malformed { pointer: String::new(), message: "incomplete top level".into() };
+            return Err(stop(self.verdict, incomplete));
         };
-        let Some(version) = version else { return Err(self.fail(missing("format_version"))) };
-        if let Err(e) = check_version(version) {
-            return Err(self.fail(e));
+        if let Some(raw) = raw_data {
+            // `data` came before the header, so an error in it comes first.
+            match super::decode_raw_data(version, &raw) {
+                Ok(decoded) => data = Some(decoded),
+                Err(e) => {
+                    *self.verdict = Some(e);
+                    return Err(de::Error::custom("data"));
+                }
+            }
         }
-        if let Some(error) = unknown {
-            return Err(self.fail(error));
+        if header_failed {
+            return Err(de::Error::custom("header"));
         }
-        let Some(header) = header else { return Err(self.fail(missing("header"))) };
-        let Some(data) = data else { return Err(self.fail(missing("data"))) };
         Ok(TopLevel { version, header, data })
     }
 }

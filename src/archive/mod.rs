@@ -2,12 +2,12 @@
 //! encoding/decoding over `Read`/`Write` only; this module never opens a path.
 //!
 //! A document is `{"format": "ativo-backup", "format_version": 1, "header": {...}, "data": {...}}`,
-//! written as zstd frames (default) or plain JSON. [`read`] checks, in this order: the first
-//! bytes (`sniff.rs`), the first zstd frame's declared size and window, then, while the document
-//! streams through the decompressor, the size cap and the nesting and string limits (`guard.rs`),
-//! the format and its version (newer: refused before `data` is decoded; `document.rs`), the strict
-//! shape of every member, the integrity digest, the content digest (`digest.rs`) and the header's
-//! counts. Semantic rules and the host check are the operations' business. The JSON Schema is
+//! written as zstd frames (default) or plain JSON. [`read`] judges in the layers of SPEC.md 9.1:
+//! the first bytes (`sniff.rs`) and the first zstd frame's declared size and window; the bytes
+//! (zstd, the size cap) and the text (`text.rs`: syntax, the nesting, token and entity limits),
+//! both over the whole input whatever the parser found (`guard.rs`); the top level (format,
+//! repeated members, version; `document.rs`); the strict shape of every member; the integrity
+//! digest, the content digest (`digest.rs`) and the header's counts. Semantic rules and the host check are the operations' business. The JSON Schema is
 //! generated from the same types ([`schema()`]).
 
 mod digest;
@@ -19,6 +19,7 @@ mod sha_pair;
 mod sniff;
 pub mod stream;
 mod streamed;
+mod text;
 mod verified;
 
 use std::io::{self, BufReader, BufWriter, Read, Write};
@@ -28,11 +29,12 @@ use schemars::JsonSchema;
 use serde::de::DeserializeSeed as _;
 use serde::{Deserialize, Serialize};
 
-use self::document::{Data, DocumentSeed, TopLevel, Versioned};
+use self::document::{DocumentSeed, TopLevel, Versioned};
 use self::guard::{Fault, Guard};
 pub use self::schema::{SCHEMA_FILE, SCHEMA_ID, schema};
 pub use self::sniff::{FrameHeader, Layout, MAX_WINDOW_LOG, ZSTD_MAGIC};
 pub use self::streamed::{DataStream, FRAME_CONTENT, Spooled, spool};
+use self::text::{Position, TextFault};
 pub use self::verified::{Sealed, Written, verify_written, write_sealed};
 use crate::error::ArchiveError;
 use crate::host::{Deployment, HostIdentity};
@@ -66,7 +68,7 @@ pub struct SourceHost {
     /// server, datacenter or cloud.
     pub deployment: Deployment,
     /// Host fingerprint, `sha256:<hex>`, recomputable from the other three members.
-    #[schemars(regex(pattern = r"^sha256:[0-9a-f]{64}$"))]
+    #[schemars(length(min = 71, max = 71), regex(pattern = r"^sha256:[0-9a-f]{64}"))]
     pub fingerprint: String,
     /// Jira server id (cloud: cloud id).
     pub server_id: String,
@@ -107,14 +109,20 @@ pub struct Header {
     /// REST API token metadata of the source (informative; never restored).
     pub api_tokens: Vec<ApiToken>,
     /// `sha256:<hex>` of the canonical `data`: identifies the configuration itself.
-    #[schemars(regex(pattern = r"^sha256:[0-9a-f]{64}$"))]
+    #[schemars(length(min = 71, max = 71), regex(pattern = r"^sha256:[0-9a-f]{64}"))]
     pub content_digest: String,
     /// Entities per kind in `data`.
     pub counts: Counts,
-    /// When the archive was written, RFC 3339 UTC with seconds (`2026-11-25T19:00:00Z`).
+    /// When the archive was written, RFC 3339 UTC with whole seconds (`2026-11-25T19:00:00Z`),
+    /// exactly so written (SPEC.md 3.2).
+    #[serde(deserialize_with = "strict_created_at")]
+    #[schemars(
+        length(min = 20, max = 20),
+        regex(pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")
+    )]
     pub created_at: DateTime<Utc>,
     /// `sha256:<hex>` of the canonical document without this member: covers everything else.
-    #[schemars(regex(pattern = r"^sha256:[0-9a-f]{64}$"))]
+    #[schemars(length(min = 71, max = 71), regex(pattern = r"^sha256:[0-9a-f]{64}"))]
     pub integrity_digest: String,
     /// full or migration.
     pub scope: Scope,
@@ -143,20 +151,40 @@ pub enum Encoding {
     Json,
 }
 
-/// Limits against hostile input (SPEC.md, "Limits").
+/// Limits against hostile input (SPEC.md, "Limits"): the reader refuses a document over any of
+/// them, and a writer must keep within them the archives it means to be read back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     /// Maximum decompressed document size in bytes.
     pub max_size: u64,
     /// Maximum nesting depth of arrays and objects.
     pub max_depth: usize,
-    /// Maximum length of one JSON string, in bytes (escaped form).
+    /// Maximum length of one string or number token, in bytes as written (a string's escaped
+    /// form between its quotes).
     pub max_string: usize,
+    /// Maximum size of one entity (the header, the admins, the settings, one team, program,
+    /// period or PI): the length in bytes of its canonical form (RFC 8785). What bounds the
+    /// memory a reader needs for one value, whatever the archive's size.
+    pub max_entity: u64,
 }
+
+/// The default [`Limits::max_entity`]: 8 MiB.
+pub const MAX_ENTITY: u64 = 8 << 20;
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_size: 4 << 30, max_depth: 32, max_string: 1 << 20 }
+        Limits { max_size: 4 << 30, max_depth: 32, max_string: 1 << 20, max_entity: MAX_ENTITY }
+    }
+}
+
+impl Limits {
+    /// The canonical size of one entity as [`Limits::max_entity`] measures it, for a writer that
+    /// checks its entities before it writes them (`model::canonical` writes that form).
+    pub fn entity_size<T: Serialize + ?Sized>(entity: &T) -> u64 {
+        let mut count = ByteCount(0);
+        // Counting cannot fail; a type whose serialization fails counts what was written.
+        let _ = crate::model::canonical::write_canonical(&mut count, entity);
+        count.0
     }
 }
 
@@ -351,17 +379,13 @@ pub fn write<W: Write>(archive: &Archive, writer: W, encoding: Encoding) -> Resu
 /// Every [`ArchiveError`] but `Io` names what is wrong and where; see [`ArchiveError::exit_code`].
 /// In particular: [`ArchiveError::NotAnArchive`] for other data; [`ArchiveError::Integrity`] for
 /// corrupt or truncated input and digest mismatches; [`ArchiveError::TooLarge`] over
-/// `limits.max_size`; [`ArchiveError::Malformed`] for schema errors and for the nesting and string
-/// limits; [`ArchiveError::UnsupportedVersion`]; [`ArchiveError::CountsMismatch`].
+/// `limits.max_size`; [`ArchiveError::Malformed`] for schema errors and for the nesting, token
+/// and entity limits; [`ArchiveError::UnsupportedVersion`]; [`ArchiveError::CountsMismatch`].
 pub fn read<R: Read>(reader: R, limits: &Limits) -> Result<Archive, ArchiveError> {
     let top = parse(reader, limits, false)?;
     let header = parse_header(&top.header)?;
-    let data = match top.data {
-        Some(Data::Decoded(data)) => *data,
-        Some(Data::Raw(raw)) => decode_raw_data(top.version, &raw)?,
-        None => {
-            return Err(ArchiveError::Malformed { pointer: String::new(), message: "missing member `data`".into() });
-        }
+    let Some(data) = top.data else {
+        return Err(ArchiveError::Malformed { pointer: String::new(), message: "missing member `data`".into() });
     };
     verify_digests(top.version, &top.header, &header, &data)?;
     verify_counts(&header.counts, &data.counts())?;
@@ -400,14 +424,14 @@ fn parse<R: Read>(mut reader: R, limits: &Limits, header_only: bool) -> Result<T
     let sniffed = sniff::sniff(&mut reader, limits.max_size)?;
     let input = guard::Source(io::Cursor::new(sniffed.head).chain(reader));
     match sniffed.layout {
-        Layout::Json => parse_json(Guard::new(input, limits, sniffed.skipped), header_only),
+        Layout::Json => parse_guarded(Guard::new(input, limits, sniffed.at), header_only),
         Layout::Zstd(frame) => {
             if let Some(frame) = frame {
                 check_frame(&frame, limits)?;
             }
             let mut decoder = zstd::stream::read::Decoder::new(input)?;
             decoder.window_log_max(MAX_WINDOW_LOG)?;
-            parse_json(Guard::new(guard::Decompressed(decoder), limits, 0), header_only)
+            parse_guarded(Guard::new(guard::Decompressed(decoder), limits, Position::START), header_only)
         }
     }
 }
@@ -431,67 +455,138 @@ fn window_too_large(size: Option<u64>) -> ArchiveError {
     ))
 }
 
-fn parse_json<G: Read>(guarded: G, header_only: bool) -> Result<TopLevel, ArchiveError> {
-    let mut json = serde_json::Deserializer::from_reader(BufReader::with_capacity(64 * 1024, guarded));
+/// Parses the document through `guard`, then judges it layer by layer (SPEC.md 9): the bytes
+/// (read to the end, whatever the parser found), the text (checked to its end, or to its first
+/// fault), the top level, the schema. So the verdict depends on the bytes alone, never on where
+/// the parser happened to be when a buffer ended.
+fn parse_guarded<G: Read>(mut guard: Guard<G>, header_only: bool) -> Result<TopLevel, ArchiveError> {
     let mut verdict = None;
     let mut stopped = None;
-    let mut track = serde_path_to_error::Track::new();
-    let seed = DocumentSeed { header_only, verdict: &mut verdict, stopped: &mut stopped };
-    let result = seed.deserialize(serde_path_to_error::Deserializer::new(&mut json, &mut track));
-    match result {
-        Ok(top) => {
-            // Reading on to the end checks that nothing follows the document and, for zstd,
-            // drives the decoder to the end of the frame, where the content checksum is checked.
-            json.end().map_err(|e| classify(e, None))?;
-            Ok(top)
+    let typed = {
+        let mut json = serde_json::Deserializer::from_reader(BufReader::with_capacity(64 * 1024, &mut guard));
+        let mut track = serde_path_to_error::Track::new();
+        let seed = DocumentSeed { header_only, verdict: &mut verdict, stopped: &mut stopped };
+        match seed.deserialize(serde_path_to_error::Deserializer::new(&mut json, &mut track)) {
+            // Reading on to the end checks that nothing follows the document.
+            Ok(top) => json.end().map(|()| top).map_err(|e| (e, None)),
+            Err(e) => Err((e, Some(track.path()))),
         }
-        Err(e) => match (verdict, stopped) {
-            (Some(verdict), _) => Err(verdict),
-            (None, Some(top)) => Ok(top),
-            (None, None) => Err(classify(e, Some(&track.path()))),
-        },
+    };
+    if header_only && let Some(top) = stopped {
+        return Ok(top);
+    }
+    let outcome = guard.finish();
+    if let Some(fault) = outcome.bytes {
+        return Err(bytes_error(fault));
+    }
+    if let Some(fault) = outcome.text {
+        return Err(text_error(fault));
+    }
+    if let Some(error) = document::judge_top_level(&outcome.top) {
+        return Err(error);
+    }
+    typed.map_err(|(error, path)| verdict.unwrap_or_else(|| classify(error, path.as_ref())))
+}
+
+/// The error for a fault of the bytes: the caller's reader, zstd, the size cap.
+fn bytes_error(fault: Fault) -> ArchiveError {
+    match fault {
+        Fault::Source(e) => ArchiveError::Io(e),
+        Fault::Zstd(e) => {
+            let text = e.to_string();
+            if text.contains("too much memory") || text.contains("indowLog") {
+                window_too_large(None)
+            } else if e.kind() == io::ErrorKind::UnexpectedEof {
+                ArchiveError::Integrity("the zstd data ends inside a frame (truncated)".into())
+            } else {
+                ArchiveError::Integrity(format!("the zstd data is corrupt: {text}"))
+            }
+        }
+        Fault::TooLarge { limit } => ArchiveError::TooLarge { limit },
+        Fault::Text => ArchiveError::Integrity("the input could not be read to its end".into()),
     }
 }
 
-/// Turns a parser error into the archive error it stands for.
-fn classify(error: serde_json::Error, path: Option<&serde_path_to_error::Path>) -> ArchiveError {
-    use serde_json::error::Category;
-    let pointer = || path.map(|p| document::pointer("", p)).unwrap_or_default();
-    match error.classify() {
-        Category::Io => match Fault::take(io::Error::from(error)) {
-            Ok(Fault::Source(e)) => ArchiveError::Io(e),
-            Ok(Fault::Zstd(e)) => {
-                let text = e.to_string();
-                if text.contains("too much memory") || text.contains("indowLog") {
-                    window_too_large(None)
-                } else if e.kind() == io::ErrorKind::UnexpectedEof {
-                    ArchiveError::Integrity("the zstd data ends inside a frame (truncated)".into())
-                } else {
-                    ArchiveError::Integrity(format!("the zstd data is corrupt: {text}"))
-                }
+/// The error for a fault of the text.
+fn text_error(fault: TextFault) -> ArchiveError {
+    match fault {
+        TextFault::NotAnArchive(why) => ArchiveError::NotAnArchive(why),
+        fault @ TextFault::EndsEarly { .. } => ArchiveError::Integrity(fault.to_string()),
+        fault @ (TextFault::TooDeep { .. } | TextFault::TokenTooLong { .. } | TextFault::EntityTooLarge { .. }) => {
+            ArchiveError::Malformed {
+                pointer: fault.pointer().to_owned(),
+                message: format!("{fault} (SPEC.md, \"Limits\")"),
             }
-            Ok(Fault::TooLarge { limit }) => ArchiveError::TooLarge { limit },
-            Ok(fault @ (Fault::TooDeep { .. } | Fault::StringTooLong { .. })) => {
-                ArchiveError::Malformed { pointer: pointer(), message: format!("{fault} (SPEC.md, \"Limits\")") }
-            }
-            Err(e) => ArchiveError::Io(e),
-        },
-        Category::Eof => ArchiveError::Integrity(format!(
-            "the document ends early, at line {} column {} (truncated)",
-            error.line(),
-            error.column()
-        )),
-        Category::Syntax | Category::Data => ArchiveError::Malformed { pointer: pointer(), message: error.to_string() },
+        }
+        fault @ TextFault::Syntax { .. } => {
+            ArchiveError::Malformed { pointer: fault.pointer().to_owned(), message: fault.to_string() }
+        }
     }
+}
+
+/// Turns a parser error into the archive error it stands for, once the layers below found
+/// nothing: a schema error. (A syntax error or an early end is the text checker's to find
+/// first; should the parser see one the checker did not, it is still no valid archive.)
+fn classify(error: serde_json::Error, path: Option<&serde_path_to_error::Path>) -> ArchiveError {
+    let pointer = path.map(|p| document::pointer("", p)).unwrap_or_default();
+    ArchiveError::Malformed { pointer, message: error.to_string() }
+}
+
+/// Deserializes `header.created_at`, written exactly `YYYY-MM-DDTHH:MM:SSZ` (SPEC.md 3.2).
+///
+/// chrono alone also accepts a lower-case `t` or `z`, a space for the `T`, offsets, fractions and
+/// a leap second at any minute; the digest covers the text as written, so accepting other
+/// spellings would only let two readers disagree on what is valid.
+fn strict_created_at<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<DateTime<Utc>, D::Error> {
+    use serde::de::Error as _;
+    let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+    let shape = b"dddd-dd-ddTdd:dd:ddZ";
+    let well_formed = text.len() == shape.len()
+        && text.bytes().zip(shape).all(|(b, &s)| if s == b'd' { b.is_ascii_digit() } else { b == s });
+    let parsed = well_formed
+        .then(|| chrono::NaiveDateTime::parse_from_str(&text, "%Y-%m-%dT%H:%M:%SZ").ok())
+        .flatten()
+        // A leap second (`:60`) is refused: the writer's clock never shows one.
+        .filter(|t| chrono::Timelike::second(t) < 60 && chrono::Timelike::nanosecond(t) == 0);
+    parsed
+        .map(|t| t.and_utc())
+        .ok_or_else(|| D::Error::custom(format!("created_at {text:?} is not a UTC time written YYYY-MM-DDTHH:MM:SSZ")))
+}
+
+/// Checks that a digest member is `sha256:` and 64 lower-case hexadecimal digits.
+fn check_digest(pointer: &str, value: &str) -> Result<(), ArchiveError> {
+    let hex = value.strip_prefix("sha256:").unwrap_or_default();
+    if hex.len() == 64 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+        return Ok(());
+    }
+    Err(ArchiveError::Malformed {
+        pointer: pointer.into(),
+        message: format!("{:?} is not sha256: and 64 lower-case hexadecimal digits", text::shorten(value)),
+    })
 }
 
 /// The typed header, from the raw header text; errors point into `/header`.
 fn parse_header(raw: &serde_json::value::RawValue) -> Result<Header, ArchiveError> {
     let mut de = serde_json::Deserializer::from_str(raw.get());
-    serde_path_to_error::deserialize(&mut de).map_err(|e| ArchiveError::Malformed {
+    let header: Header = serde_path_to_error::deserialize(&mut de).map_err(|e| ArchiveError::Malformed {
         pointer: document::pointer("/header", e.path()),
         message: e.inner().to_string(),
-    })
+    })?;
+    // The schema's patterns, in member order.
+    check_digest("/header/content_digest", &header.content_digest)?;
+    check_digest("/header/integrity_digest", &header.integrity_digest)?;
+    check_digest("/header/source/fingerprint", &header.source.fingerprint)?;
+    if let Ok(serde_json::Value::Object(counts)) = serde_json::to_value(header.counts) {
+        for (kind, count) in counts {
+            if count.as_u64().is_some_and(|n| n > schema::MAX_COUNT) {
+                return Err(ArchiveError::Malformed {
+                    pointer: format!("/header/counts/{kind}"),
+                    message: format!("{count} is larger than {} (2^53 - 1), the largest count", schema::MAX_COUNT),
+                });
+            }
+        }
+    }
+    Ok(header)
 }
 
 /// Decodes `data` that came before `format_version` and was kept as raw text.

@@ -32,6 +32,7 @@ pub fn schema() -> serde_json::Value {
     let settings = SchemaSettings::draft2020_12();
     let mut schema = settings.into_generator().into_root_schema_for::<super::Document<'static>>().to_value();
     forbid_null(&mut schema);
+    standard_formats(&mut schema);
     let Value::Object(root) = &mut schema else { return schema };
     root.insert("$id".into(), SCHEMA_ID.into());
     root.insert("title".into(), format!("ativo-backup archive, format version {FORMAT_VERSION}").into());
@@ -43,6 +44,35 @@ pub fn schema() -> serde_json::Value {
             .into(),
     );
     schema
+}
+
+/// The largest count a header may hold: 2^53 - 1, the largest integer every JSON tool (and
+/// JavaScript's numbers) holds exactly, so that every validator compares it the same way.
+pub const MAX_COUNT: u64 = (1 << 53) - 1;
+
+/// Replaces the formats schemars writes for Rust's number types (`uint32`, `uint64`, `double`),
+/// which no JSON Schema vocabulary defines (ajv refuses to load a schema with them in strict
+/// mode), by the ranges they stand for. Every range is checked by the reader too.
+fn standard_formats(value: &mut Value) {
+    match value {
+        Value::Object(object) => {
+            let range = match object.get("format").and_then(Value::as_str) {
+                Some("uint32") => Some((0.into(), u32::MAX.into())),
+                Some("uint64") => Some((0.into(), MAX_COUNT.into())),
+                Some("double") => Some(((-f64::MAX).into(), f64::MAX.into())),
+                _ => None,
+            };
+            if let Some((min, max)) = range {
+                object.remove("format");
+                // A semantic rule may ask for more (an index from 1): the schema says the type.
+                object.insert("minimum".into(), min);
+                object.insert("maximum".into(), max);
+            }
+            object.values_mut().for_each(standard_formats);
+        }
+        Value::Array(items) => items.iter_mut().for_each(standard_formats),
+        _ => {}
+    }
 }
 
 /// Removes `null` from the schema of every member that is not required (the model's `Option`s:

@@ -7,6 +7,7 @@
 
 use std::io::{self, Read};
 
+use super::text::Position;
 use crate::error::ArchiveError;
 
 /// Magic number of a zstd frame (RFC 8878, 3.1.1), as it appears in the file.
@@ -44,8 +45,9 @@ pub struct FrameHeader {
 pub(crate) struct Sniffed {
     pub(crate) layout: Layout,
     pub(crate) head: Vec<u8>,
-    /// Leading JSON whitespace dropped from `head` (it still counts towards the size cap).
-    pub(crate) skipped: u64,
+    /// Where the first byte of `head` is in the document: after the leading JSON whitespace
+    /// dropped from `head`, which still counts towards the size cap.
+    pub(crate) at: Position,
 }
 
 fn is_json_space(b: u8) -> bool {
@@ -80,7 +82,7 @@ pub(crate) fn sniff<R: Read>(reader: &mut R, max_size: u64) -> Result<Sniffed, A
     }
     if head.starts_with(&ZSTD_MAGIC) {
         let layout = Layout::Zstd(frame_header(&head));
-        return Ok(Sniffed { layout, head, skipped: 0 });
+        return Ok(Sniffed { layout, head, at: Position::START });
     }
     if head.len() < ZSTD_MAGIC.len() && ZSTD_MAGIC.starts_with(&head) {
         return Err(ArchiveError::Integrity(format!(
@@ -89,7 +91,7 @@ pub(crate) fn sniff<R: Read>(reader: &mut R, max_size: u64) -> Result<Sniffed, A
         )));
     }
     if is_skippable(&head) {
-        return Ok(Sniffed { layout: Layout::Zstd(None), head, skipped: 0 });
+        return Ok(Sniffed { layout: Layout::Zstd(None), head, at: Position::START });
     }
     if head.starts_with(&[0xEF, 0xBB, 0xBF]) {
         return Err(ArchiveError::NotAnArchive(
@@ -100,14 +102,22 @@ pub(crate) fn sniff<R: Read>(reader: &mut R, max_size: u64) -> Result<Sniffed, A
     // Leading whitespace may be longer than the head: drop it (JSON ignores it) until the first
     // significant byte, counting it towards the size cap.
     let mut skipped = 0u64;
+    let mut at = Position::START;
+    let mut skip = |bytes: &[u8]| {
+        for &b in bytes {
+            at = at.after(b);
+        }
+    };
     loop {
         let spaces = head.iter().take_while(|&&b| is_json_space(b)).count();
         if spaces < head.len() {
+            skip(&head[..spaces]);
             head.drain(..spaces);
             skipped += spaces as u64;
             break;
         }
         skipped += head.len() as u64;
+        skip(&head);
         head.clear();
         if skipped > max_size {
             return Err(ArchiveError::TooLarge { limit: max_size });
@@ -118,7 +128,7 @@ pub(crate) fn sniff<R: Read>(reader: &mut R, max_size: u64) -> Result<Sniffed, A
         }
     }
     if head.first() == Some(&b'{') {
-        return Ok(Sniffed { layout: Layout::Json, head, skipped });
+        return Ok(Sniffed { layout: Layout::Json, head, at });
     }
     Err(ArchiveError::NotAnArchive(describe(&head, skipped)))
 }

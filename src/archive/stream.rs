@@ -36,12 +36,14 @@
 //!
 //! # Limits
 //!
-//! The size cap is enforced on the bytes as they are decompressed, in both passes. The nesting
-//! and string limits are checked without the guard's scan of every byte: every value is parsed
-//! into a model type that refuses unknown members, so nothing nests deeper than the model does
-//! (`MODEL_DEPTH`, checked against the JSON Schema by a test), and a string longer than the
-//! limit can only be in a value longer than the limit, whose strings are then measured. With a
-//! nesting limit below the model's depth, pass 2 reads through the full guard instead.
+//! The size cap is enforced on the bytes as they are decompressed, in both passes. The nesting,
+//! token and entity limits are checked without the guard's scan of every byte: every value is
+//! parsed into a model type that refuses unknown members, so nothing nests deeper than the model
+//! does (`MODEL_DEPTH`, checked against the JSON Schema by a test); a string or number longer
+//! than the limit can only be in a value longer than the limit, whose tokens are then measured;
+//! a PI's canonical size is its text once that is known to be its canonical form (measured
+//! otherwise), and the entities outside the PIs are measured after pass 2. With a nesting limit
+//! below the model's depth, pass 2 reads through the full guard instead.
 //!
 //! Anything unusual makes the fast path give up ([`None`]) rather than judge: a member out of the
 //! writer's order, an escaped member name, a version other than the current one, any parse error,
@@ -267,7 +269,7 @@ fn pipeline<R: Read + Send, T>(
             run_txs.push(run_tx);
             out_rxs.push(out_rx);
             let out = hand_over.then_some(out_tx);
-            checking.push(scope.spawn(move || check_runs(validator, run_rx, out, limits.max_string)));
+            checking.push(scope.spawn(move || check_runs(validator, run_rx, out, limits)));
         }
         let sinks = Sinks { hasher: hash_tx, checkers: run_txs, sent: 0 };
         let reading = scope.spawn(move || pass_two(reader, limits, skeleton, sinks));
@@ -285,7 +287,9 @@ fn pipeline<R: Read + Send, T>(
             }
         }
         let verdict = match (read, hashed, all_checked) {
-            (Some(()), Some(hashed), true) => verdict(skeleton, validator, hashed, checked).ok(),
+            (Some(()), Some(hashed), true) if skeleton_within(skeleton, limits.max_entity) => {
+                verdict(skeleton, validator, hashed, checked).ok()
+            }
             _ => None,
         };
         (verdict, consumed)
@@ -445,14 +449,15 @@ fn check_runs(
     validator: &Validator,
     runs: Receiver<Arc<Run>>,
     out: Option<SyncSender<Vec<Pi>>>,
-    max_string: usize,
+    limits: &Limits,
 ) -> Step<Vec<CheckedRun>> {
+    let max_string = limits.max_string;
     let mut checked = Vec::new();
     let mut reused: Option<Pi> = None;
     for run in runs {
         // One UTF-8 check for the run; the parser then takes `&str`s and checks no string again.
         let text = std::str::from_utf8(run.text()).map_err(|_| FallBack)?;
-        if text.len() > max_string && !guard::strings_within(text.as_bytes(), max_string) {
+        if text.len() > max_string && !guard::tokens_within(text.as_bytes(), max_string) {
             return Err(FallBack);
         }
         let mut this = CheckedRun {
@@ -486,6 +491,12 @@ fn check_runs(
             // archive, is hashed in canonical form there instead).
             let rehashed = !run.compact && memchr::memchr(b'\n', text.as_bytes()).is_some();
             if !rehashed && !is_canonical_form(pi, text.as_bytes()) {
+                return Err(FallBack);
+            }
+            // The entity limit (SPEC.md 7) is on the canonical form: the text itself, once it
+            // is known to be that form; measured otherwise.
+            let size = if rehashed { Limits::entity_size(pi) } else { text.len() as u64 };
+            if size > limits.max_entity {
                 return Err(FallBack);
             }
             this.counts.add_pi(pi);
@@ -559,6 +570,24 @@ fn hash_runs(skeleton: &Skeleton, runs: Receiver<Arc<Run>>) -> Step<Hashed> {
     Ok(Hashed { content, integrity })
 }
 
+/// Whether every entity outside the PIs (the header, the admins, the settings, each team,
+/// program and period) is within the entity limit, measured on its canonical form as the full
+/// reader measures it (SPEC.md 7); otherwise the full reader gives the verdict.
+fn skeleton_within(skeleton: &Skeleton, max_entity: u64) -> bool {
+    let data = &skeleton.data;
+    let header = serde_json::from_slice::<serde_json::Value>(&skeleton.raw_header)
+        .ok()
+        .and_then(|header| serde_json_canonicalizer::to_vec(&header).ok())
+        .map(|canonical| canonical.len() as u64);
+    let within = |size: u64| size <= max_entity;
+    header.is_some_and(within)
+        && data.admins.as_ref().is_none_or(|admins| within(Limits::entity_size(admins)))
+        && within(Limits::entity_size(&data.settings))
+        && data.teams.iter().all(|team| within(Limits::entity_size(team)))
+        && data.programs.iter().all(|program| within(Limits::entity_size(program)))
+        && data.periods.iter().all(|period| within(Limits::entity_size(period)))
+}
+
 /// Compares what pass 2 computed with the header pass 1 read, and puts the checkers' findings
 /// together in PI order.
 fn verdict(skeleton: &Skeleton, validator: &Validator, hashed: Hashed, mut runs: Vec<CheckedRun>) -> Step<Streamed> {
@@ -605,21 +634,21 @@ pub(crate) const MODEL_DEPTH: usize = 10;
 fn decoded<'r, R: Read + 'r>(mut reader: R, limits: &Limits, checks: Checks) -> Step<Box<dyn Read + 'r>> {
     let sniffed = sniff::sniff(&mut reader, limits.max_size).map_err(|_| FallBack)?;
     let input = guard::Source(io::Cursor::new(sniffed.head).chain(reader));
-    let guarded = |inner: Box<dyn Read + 'r>, skipped: u64| -> Box<dyn Read + 'r> {
+    let guarded = |inner: Box<dyn Read + 'r>, at: super::text::Position| -> Box<dyn Read + 'r> {
         match checks {
-            Checks::Guard => Box::new(Guard::new(inner, limits, skipped)),
-            Checks::SizeOnly => Box::new(Guard::size_only(inner, limits, skipped)),
+            Checks::Guard => Box::new(Guard::new(inner, limits, at)),
+            Checks::SizeOnly => Box::new(Guard::size_only(inner, limits, at.offset)),
         }
     };
     match sniffed.layout {
-        Layout::Json => Ok(guarded(Box::new(input), sniffed.skipped)),
+        Layout::Json => Ok(guarded(Box::new(input), sniffed.at)),
         Layout::Zstd(frame) => {
             if let Some(frame) = frame {
                 super::check_frame(&frame, limits).map_err(|_| FallBack)?;
             }
             let mut decoder = zstd::stream::read::Decoder::new(input)?;
             decoder.window_log_max(MAX_WINDOW_LOG)?;
-            Ok(guarded(Box::new(guard::Decompressed(decoder)), 0))
+            Ok(guarded(Box::new(guard::Decompressed(decoder)), super::text::Position::START))
         }
     }
 }
@@ -1250,7 +1279,7 @@ struct PassTwo<'a> {
 impl PassTwo<'_> {
     fn non_pi(&mut self, tag: u8, raw: &[u8]) -> Step<()> {
         self.fingerprint.add(tag, raw);
-        if raw.len() > self.max_string && !guard::strings_within(raw, self.max_string) {
+        if raw.len() > self.max_string && !guard::tokens_within(raw, self.max_string) {
             return Err(FallBack);
         }
         Ok(())

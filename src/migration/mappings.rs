@@ -308,8 +308,12 @@ impl<'w> MappingsReader<'w> {
             max_size: self.limits.max_size,
             max_depth: self.limits.max_depth,
             max_string: self.limits.max_string,
+            ..crate::archive::Limits::default()
         };
-        let mut bytes = BufReader::with_capacity(1 << 16, Guard::new(input, &limits, 0));
+        // The size cap only: the archive's text checker knows the archive's document (its top
+        // level, its entities), not a mappings file of several documents. serde_json bounds the
+        // nesting (128 levels); a string is bounded by the size cap.
+        let mut bytes = BufReader::with_capacity(1 << 16, Guard::size_only(input, &limits, 0));
         let at_start = |reader: &Self, what: &str| reader.usage(index, 1, "", what);
         let head = bytes.fill_buf().map_err(|e| self.io_error(index, 1, e))?;
         if head.starts_with(&[0xEF, 0xBB, 0xBF]) {
@@ -441,7 +445,7 @@ impl<'w> MappingsReader<'w> {
             Ok(Fault::TooLarge { limit }) => Error::Usage(format!(
                 "mappings file {name} is larger than the {limit}-byte limit; refused before reading further (raise it with --mappings-max-size if the file is trusted)"
             )),
-            Ok(fault @ (Fault::TooDeep { .. } | Fault::StringTooLong { .. })) => {
+            Ok(fault @ Fault::Text) => {
                 Error::Usage(format!("mappings file {name} is not a mappings file: {fault}; {SHAPES_HINT}"))
             }
             Ok(Fault::Source(source) | Fault::Zstd(source)) | Err(source) => {

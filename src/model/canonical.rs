@@ -31,6 +31,12 @@ fn ecmascript_number<R>(value: f64, f: impl FnOnce(&[u8]) -> R) -> R {
     f(ryu_js::Buffer::new().format(value).as_bytes())
 }
 
+/// The length in bytes of the canonical (ECMAScript) form of a finite number: what a number adds
+/// to the canonical form of an entity, measured against the entity limit (`archive/text.rs`).
+pub(crate) fn canonical_number_len(value: f64) -> usize {
+    ecmascript_number(value, <[u8]>::len)
+}
+
 impl serde_json::ser::Formatter for JcsFormatter {
     fn write_f64<W: ?Sized + Write>(&mut self, writer: &mut W, value: f64) -> io::Result<()> {
         ecmascript_number(value, |number| writer.write_all(number))

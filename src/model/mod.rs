@@ -158,7 +158,6 @@ pub struct Team {
     /// Estimation unit.
     pub estimation: Estimation,
     /// Unique team key; Ativo suggests up to 10 upper-case letters and digits.
-    #[schemars(regex(pattern = r"^[^\s]{1,64}$"))]
     pub key: String,
     /// Planning mode.
     pub mode: TeamMode,
@@ -269,7 +268,6 @@ pub struct Program {
     /// Feature scope.
     pub feature_scope: FeatureScope,
     /// Unique program key; embedded in Jira field values.
-    #[schemars(regex(pattern = r"^[^\s]{1,64}$"))]
     pub key: String,
     /// Display name.
     pub name: String,
@@ -284,7 +282,6 @@ pub struct Period {
     /// Archived periods are kept but hidden.
     pub archived: bool,
     /// Unique period key, e.g. `2024Q4`; embedded in Jira field values.
-    #[schemars(regex(pattern = r"^[^\s]{1,64}$"))]
     pub key: String,
     /// Display name.
     pub name: String,
@@ -302,7 +299,6 @@ pub struct Sprint {
     #[serde(deserialize_with = "strict_date")]
     pub end: NaiveDate,
     /// 1-based position in the period.
-    #[schemars(range(min = 1))]
     pub index: u32,
     /// Optional display name.
     #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "non_null")]
@@ -359,12 +355,10 @@ pub struct Pi {
 #[serde(deny_unknown_fields)]
 pub struct Capacity {
     /// Sprint index in the period.
-    #[schemars(range(min = 1))]
     pub sprint: u32,
     /// Team key.
     pub team: String,
-    /// Capacity, finite and >= 0; fractions allowed.
-    #[schemars(range(min = 0))]
+    /// Capacity, finite and >= 0 (a semantic rule, `capacity.value`); fractions allowed.
     pub value: f64,
 }
 
@@ -375,7 +369,6 @@ pub struct SprintMapping {
     /// Jira sprint id.
     pub jira_sprint_id: String,
     /// Sprint index in the period.
-    #[schemars(range(min = 1))]
     pub sprint: u32,
     /// Team key.
     pub team: String,

@@ -281,6 +281,21 @@ pub(crate) fn with_header_rules(
         }),
         _ => {}
     }
+    // SPEC.md 4.2: the token list has a canonical order too (its entries may repeat).
+    let tokens = &header.api_tokens;
+    if let Some(i) = tokens.windows(2).position(|pair| pair[1] < pair[0]) {
+        findings.push(Finding {
+            severity: Severity::Error,
+            code: "order.unsorted",
+            pointer: format!("/header/api_tokens/{}", i + 1),
+            message: format!(
+                "api tokens are not in canonical order: {:?} comes after {:?}",
+                tokens[i + 1].name,
+                tokens[i].name
+            ),
+            hint: "sort api_tokens by (created_at, created_by, name); archives keep canonical order".into(),
+        });
+    }
     let recomputed = header.source.identity().fingerprint();
     if recomputed != header.source.fingerprint {
         findings.push(Finding {
