@@ -3,8 +3,8 @@
 # what an admin gets, runs the service's command as its user, purges the package and checks
 # that nothing is left but the archives. Run as root on Debian or Ubuntu: it installs missing
 # tools (apt-get, cargo install), installs and purges the package, and finally removes what its
-# own checks made (the archive, the backup directory and the system user) so that the next run
-# starts from the same machine.
+# own checks made (its archive, the backup directory when empty, the system user unless it was
+# there before) so that the next run starts from the same machine.
 #
 #   packaging/check-deb.sh
 set -euo pipefail
@@ -51,6 +51,10 @@ dpkg-deb --contents "$deb"
 
 say "install"
 dpkg --purge "$PKG" >/dev/null 2>&1 || true   # a previous run that stopped half-way
+# What was here before, so that the end removes only this run's traces.
+user_existed=no; id "$USER_NAME" >/dev/null 2>&1 && user_existed=yes
+ci_archives() { find "$BACKUP_DIR" -maxdepth 1 -name 'ativo-jira.ci.example.com-*.json.zst' 2>/dev/null | sort; }
+archives_before=$(ci_archives)
 dpkg -i "$deb"
 files=$(dpkg -L "$PKG")
 
@@ -99,8 +103,8 @@ exec_start=$(sed -n 's/^ExecStart=//p' /usr/lib/systemd/system/ativo-backup.serv
   # shellcheck disable=SC2086 # the unit's command line, split into words as systemd does
   runuser -u "$USER_NAME" --preserve-environment -- $(echo "$exec_start" | envsubst)
 )
-archives=$(find "$BACKUP_DIR" -name 'ativo-jira.ci.example.com-*.json.zst' | wc -l)
-[ "$archives" = 1 ] || fail "expected one archive in $BACKUP_DIR, found $archives"
+new_archive=$(comm -13 <(echo "$archives_before") <(ci_archives))
+[ "$(echo "$new_archive" | grep -c .)" = 1 ] || fail "expected one new archive in $BACKUP_DIR, found: $new_archive"
 rm -rf "$store_dir"
 
 say "purge"
@@ -120,13 +124,16 @@ done
 left+=($(find /var/lib/systemd/deb-systemd-helper-enabled /var/lib/systemd/deb-systemd-helper-masked \
   -name '*ativo-backup*' 2>/dev/null || true))
 [ ${#left[@]} = 0 ] || fail "left after the purge: ${left[*]}"
-[ "$(find "$BACKUP_DIR" -name '*.json.zst' | wc -l)" = 1 ] || fail "the purge did not keep the archive in $BACKUP_DIR"
+[ -f "$new_archive" ] || fail "the purge did not keep $new_archive"
 id "$USER_NAME" >/dev/null || fail "the purge removed $USER_NAME, which owns the kept archives"
 say "purged: only the archive in $BACKUP_DIR and the user $USER_NAME that owns it are left, as intended"
 
-# This script's own traces, so that the next run starts from the same machine.
-rm -rf "$BACKUP_DIR"
-deluser --system --quiet "$USER_NAME" 2>/dev/null || true
-delgroup --system --quiet "$USER_NAME" 2>/dev/null || true
+# This run's own traces, so that the next run starts from the same machine.
+rm -f "$new_archive"
+rmdir "$BACKUP_DIR" 2>/dev/null || true
+if [ "$user_existed" = no ]; then
+  deluser --system --quiet "$USER_NAME" >/dev/null 2>&1 || true
+  delgroup --system --quiet "$USER_NAME" >/dev/null 2>&1 || true
+fi
 
 say "package step done in $((SECONDS - started)) s"
