@@ -53,7 +53,7 @@ say "install"
 dpkg --purge "$PKG" >/dev/null 2>&1 || true   # a previous run that stopped half-way
 # What was here before, so that the end removes only this run's traces.
 user_existed=no; id "$USER_NAME" >/dev/null 2>&1 && user_existed=yes
-ci_archives() { find "$BACKUP_DIR" -maxdepth 1 -name 'ativo-jira.ci.example.com-*.json.zst' 2>/dev/null | sort; }
+ci_archives() { { find "$BACKUP_DIR" -maxdepth 1 -name 'ativo-jira.ci.example.com-*.json.zst' 2>/dev/null || true; } | sort; }
 archives_before=$(ci_archives)
 dpkg -i "$deb"
 files=$(dpkg -L "$PKG")
