@@ -1,15 +1,21 @@
 # shellcheck shell=bash
 # Shared by benches/run.sh and benches/pg.sh (sourced, not run): measuring, medians, ratios, the
-# machine description and the splicing of a result block into BENCHMARKS.md. Expects ROOT, BIN,
-# RESULTS (per size) and BENCH_NAME (for messages) to be set by the caller.
+# machine description and the splicing of a result block into BENCHMARKS.md. Expects ROOT and
+# BENCH_NAME (for messages) to be set before it is sourced, BIN (from $PROFILE, set here) and
+# RESULTS (per size) before its functions run.
 
 die() { echo "$BENCH_NAME: $*" >&2; exit 2; }
 
-# build_release: builds the binary unless BENCH_BIN names one to measure.
-build_release() {
+# The cargo profile measured: `dist` (fat LTO, one codegen unit: the binary the package ships)
+# unless BENCH_PROFILE names another, e.g. `release` (the quick build of the README's first
+# command). Cargo puts a profile's binary in target/<profile>/.
+PROFILE=${BENCH_PROFILE:-dist}
+
+# build_binary: builds the binary of $PROFILE unless BENCH_BIN names one to measure.
+build_binary() {
   if [ -z "${BENCH_BIN:-}" ]; then
-    echo "building the release binary" >&2
-    (cd "$ROOT" && cargo build --release --quiet --bin ativo-backup) || die "cargo build --release failed"
+    echo "building the binary (profile $PROFILE)" >&2
+    (cd "$ROOT" && cargo build --profile "$PROFILE" --quiet --bin ativo-backup) || die "cargo build --profile $PROFILE failed"
   fi
 }
 
@@ -49,6 +55,7 @@ machine_lines() {
   local disk
   disk=$(df -h "$1" | awk 'NR==2 {print $1 " (" $2 ", " $5 " used)"}')
   echo "- date: $(date -u +%Y-%m-%dT%H:%M:%SZ); commit $(cd "$ROOT" && git rev-parse --short HEAD)$(cd "$ROOT" && git diff --quiet HEAD || echo ' (with uncommitted changes)')${2:-}"
+  if [ -n "${BENCH_BIN:-}" ]; then echo "- binary: $BIN"; else echo "- binary: cargo profile \`$PROFILE\`"; fi
   echo "- CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), $(nproc) cores available; load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
   echo "- memory: $(free -m | awk '/^Mem:/ {print $2 " MiB total"}'); disk: $disk"
 }

@@ -21,9 +21,9 @@
 # Timings are never asserted anywhere: this is a measuring tool, not a test.
 #
 # Environment: ATIVO_BENCH_PG (server URL, default postgres://postgres@127.0.0.1:5432/postgres; the
-# user must be allowed to create databases), CARGO_TARGET_DIR (as cargo), BENCH_BIN (measure this
-# binary instead of building one), BENCH_DIR (scratch, default $CARGO_TARGET_DIR/bench),
-# BENCH_NO_WRITE=1 to print only.
+# user must be allowed to create databases), CARGO_TARGET_DIR (as cargo), BENCH_PROFILE (the cargo
+# profile to build and measure, default dist), BENCH_BIN (measure this binary instead of building
+# one), BENCH_DIR (scratch, default $CARGO_TARGET_DIR/bench), BENCH_NO_WRITE=1 to print only.
 # The script creates the databases ativo_bench_<size>_{src,dst,replay,restore} and drops them on exit.
 set -euo pipefail
 
@@ -32,7 +32,6 @@ ROUNDS=${2:-3}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
 WORK=${BENCH_DIR:-$TARGET/bench}/pg
-BIN=${BENCH_BIN:-$TARGET/release/ativo-backup}
 PG=${ATIVO_BENCH_PG:-postgres://postgres@127.0.0.1:5432/postgres}
 SERVER_ID=BENCH-0000-0001
 BASE_URL=https://jira.bench.example.com
@@ -41,6 +40,7 @@ START=$(date +%s)
 BENCH_NAME=benches/pg.sh
 # shellcheck source=benches/common.sh
 . "$ROOT/benches/common.sh"
+BIN=${BENCH_BIN:-$TARGET/$PROFILE/ativo-backup}
 
 need=()
 for tool in psql pg_dump pg_restore zstd; do command -v "$tool" >/dev/null || need+=("$tool"); done
@@ -72,7 +72,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-build_release
+build_binary
 mkdir -p "$WORK"
 
 # counts DB: "table rows" for every table of the store except the operation log (which our own

@@ -15,7 +15,8 @@
 # the `bench:begin`/`bench:end` markers (the rest of that file is prose and is kept).
 # Timings are never asserted anywhere: this is a measuring tool, not a test.
 #
-# Environment: CARGO_TARGET_DIR (as cargo), BENCH_BIN (measure this binary instead of building one),
+# Environment: CARGO_TARGET_DIR (as cargo), BENCH_PROFILE (the cargo profile to build and measure,
+# default dist), BENCH_BIN (measure this binary instead of building one),
 # BENCH_DIR (scratch, default $CARGO_TARGET_DIR/bench),
 # BENCH_NO_WRITE=1 to print only.
 set -euo pipefail
@@ -25,13 +26,13 @@ ROUNDS=${2:-3}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
 WORK=${BENCH_DIR:-$TARGET/bench}
-BIN=${BENCH_BIN:-$TARGET/release/ativo-backup}
 SERVER_ID=BENCH-0000-0001
 BASE_URL=https://jira.bench.example.com
 
 BENCH_NAME=benches/run.sh
 # shellcheck source=benches/common.sh
 . "$ROOT/benches/common.sh"
+BIN=${BENCH_BIN:-$TARGET/$PROFILE/ativo-backup}
 
 # --- tools: install them when we can (Debian/Ubuntu as root), else say what is missing.
 need=()
@@ -48,7 +49,7 @@ if [ ${#need[@]} -gt 0 ]; then
   fi
 fi
 
-build_release
+build_binary
 mkdir -p "$WORK"
 
 TABLE=$WORK/table.md

@@ -125,6 +125,38 @@ fn completions_and_man_page() {
     bin().arg("man").assert().success().stdout(predicate::str::starts_with(".ie").or(predicate::str::contains(".TH")));
 }
 
+/// The commit HEAD names when the crate is the top of a git work tree, as build.rs sees it.
+fn checkout_commit() -> Option<String> {
+    let dir = env!("CARGO_MANIFEST_DIR");
+    let git = |args: &[&str]| {
+        let out = std::process::Command::new("git").arg("-C").arg(dir).args(args).output().ok()?;
+        out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    };
+    let top = git(&["rev-parse", "--show-toplevel"])?;
+    (std::fs::canonicalize(top).ok()? == std::fs::canonicalize(dir).ok()?).then_some(())?;
+    git(&["rev-parse", "--verify", "HEAD"])
+}
+
+#[test]
+fn version_names_the_commit_and_the_archive_formats() {
+    let long = bin().arg("--version").assert().success().get_output().stdout.clone();
+    let long = String::from_utf8(long).unwrap();
+    let lines: Vec<&str> = long.lines().collect();
+    assert_eq!(lines[0], format!("ativo-backup {}", env!("CARGO_PKG_VERSION")), "{long}");
+    // Built in a checkout (as the tests are), the commit is HEAD's; elsewhere it says so.
+    let commit = checkout_commit().unwrap_or_else(|| "unknown".into());
+    assert_eq!(lines[1], format!("commit: {commit}"), "{long}");
+    assert_eq!(lines[2], "archive format: writes version 1, reads version 1", "{long}");
+    assert_eq!(lines.len(), 3, "{long}");
+
+    let short = bin().arg("-V").assert().success().get_output().stdout.clone();
+    let expected = match commit.as_str() {
+        "unknown" => format!("ativo-backup {} (commit unknown)\n", env!("CARGO_PKG_VERSION")),
+        full => format!("ativo-backup {} ({})\n", env!("CARGO_PKG_VERSION"), &full[..12]),
+    };
+    assert_eq!(String::from_utf8(short).unwrap(), expected);
+}
+
 #[test]
 fn quiet_prints_nothing_verbose_adds_timing_and_no_progress_without_a_terminal() {
     let work = TempDir::new().unwrap();

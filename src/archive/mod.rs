@@ -44,6 +44,9 @@ use crate::model::{ApiToken, Configuration, Counts};
 pub const FORMAT: &str = "ativo-backup";
 /// The format version this build writes, and the newest it reads.
 pub const FORMAT_VERSION: u32 = 1;
+/// The oldest format version this build reads: it reads every version from this one to
+/// [`FORMAT_VERSION`] (SPEC.md section 8; versions start at 1).
+pub const OLDEST_FORMAT_VERSION: u32 = 1;
 /// Value of `header.tool.name` in archives this crate writes.
 pub const TOOL_NAME: &str = "ativo-backup";
 /// zstd compression level of written archives: fast, and a window of 2 MiB at most.

@@ -2,7 +2,9 @@
 //! into the library's options, nothing else.
 
 use std::path::PathBuf;
+use std::sync::LazyLock;
 
+use ativo_backup::archive::{FORMAT_VERSION, OLDEST_FORMAT_VERSION};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 const EXAMPLES: &str = "\
@@ -19,13 +21,43 @@ Examples:
 Exit codes: 0 ok, 1 unexpected, 2 usage, 3 invalid archive, 4 other host, 5 integrity,
 6 newer format, 7 store problem, 8 migration refused.";
 
+/// The commit the binary was built from (build.rs): a full object name, or `unknown` when it
+/// was built outside a git checkout and without the commit `cargo package` records.
+const BUILD_COMMIT: &str = env!("ATIVO_BUILD_COMMIT");
+
+/// `-V`: the version and the commit, short (as `ripgrep -V`).
+static SHORT_VERSION: LazyLock<String> = LazyLock::new(|| match BUILD_COMMIT.get(..12) {
+    Some(short) if BUILD_COMMIT != "unknown" => format!("{} ({short})", env!("CARGO_PKG_VERSION")),
+    _ => format!("{} (commit unknown)", env!("CARGO_PKG_VERSION")),
+});
+
+/// `--version`: the version, the whole commit, and the archive format versions this build
+/// writes and reads, so that an admin can tell from the binary alone which archives it takes.
+static LONG_VERSION: LazyLock<String> = LazyLock::new(|| {
+    let reads = if OLDEST_FORMAT_VERSION == FORMAT_VERSION {
+        format!("version {FORMAT_VERSION}")
+    } else {
+        format!("versions {OLDEST_FORMAT_VERSION} to {FORMAT_VERSION}")
+    };
+    format!(
+        "{}\ncommit: {BUILD_COMMIT}\narchive format: writes version {FORMAT_VERSION}, reads {reads}",
+        env!("CARGO_PKG_VERSION")
+    )
+});
+
 /// Back up, restore, validate and migrate Ativo Programs configuration.
 ///
 /// The store is the app's configuration database: a SQLite file (the embedded default) or the
 /// PostgreSQL database of a Data Center cluster. Archives are versioned, digest-protected
 /// JSON, zstd-compressed by default, and are restored only on the host they came from.
 #[derive(Debug, Parser)]
-#[command(name = "ativo-backup", version, after_help = EXAMPLES, max_term_width = 100)]
+#[command(
+    name = "ativo-backup",
+    version = SHORT_VERSION.as_str(),
+    long_version = LONG_VERSION.as_str(),
+    after_help = EXAMPLES,
+    max_term_width = 100
+)]
 pub struct Cli {
     /// Store: a SQLite path (or sqlite:PATH), or a PostgreSQL connection string as libpq takes
     /// it: a postgres:// URI or 'host=... dbname=...', with the PG* environment and ~/.pgpass
