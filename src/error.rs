@@ -48,7 +48,7 @@ pub enum HostError {
     },
     /// The server id is unusable.
     #[error(
-        "server id {0:?} is not usable: it must be 1 to 256 characters without control characters (Jira: Administration > System > System info)"
+        "server id {0:?} is not usable: it must be 1 to 256 characters without control or invisible format characters (Jira: Administration > System > System info)"
     )]
     ServerId(String),
     /// Unknown deployment name.

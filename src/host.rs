@@ -78,14 +78,15 @@ impl HostIdentity {
     /// # Errors
     ///
     /// [`HostError`] when the URL is not an absolute http(s) URL without user info, query or
-    /// fragment, or the server id is empty, longer than 256 characters or has control characters.
+    /// fragment, or the server id is empty, longer than 256 characters (code points) or has
+    /// control or invisible format characters.
     pub fn new(deployment: Deployment, server_id: &str, base_url: &str) -> Result<Self, HostError> {
         use unicode_properties::{GeneralCategory, UnicodeGeneralCategory as _};
         let server_id = server_id.trim();
         // Control characters and invisible format characters (U+200B, U+FEFF, bidi controls):
         // two ids that look the same must be the same id.
         let invisible = |c: char| c.is_control() || c.general_category() == GeneralCategory::Format;
-        if server_id.is_empty() || server_id.len() > 256 || server_id.chars().any(invisible) {
+        if server_id.is_empty() || server_id.chars().count() > 256 || server_id.chars().any(invisible) {
             return Err(HostError::ServerId(server_id.to_owned()));
         }
         Ok(HostIdentity { base_url: normalize_base_url(base_url)?, deployment, server_id: server_id.to_owned() })
@@ -233,6 +234,9 @@ mod tests {
             assert!(HostIdentity::new(Deployment::Server, id, "https://jira.example.com").is_err(), "{id:?}");
         }
         assert!(HostIdentity::new(Deployment::Server, " B8E7-9F2A ", "https://jira.example.com").is_ok());
+        // The limit counts characters, as SPEC.md says, not bytes.
+        assert!(HostIdentity::new(Deployment::Server, &"é".repeat(256), "https://jira.example.com").is_ok());
+        assert!(HostIdentity::new(Deployment::Server, &"é".repeat(257), "https://jira.example.com").is_err());
     }
 
     #[test]
