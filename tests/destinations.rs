@@ -49,6 +49,12 @@ fn stderr(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
+fn make_fifo(path: &Path) {
+    let c_path = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0, "mkfifo {}", path.display());
+}
+
 fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions and cannot fail.
     unsafe { libc::geteuid() == 0 }
@@ -77,9 +83,7 @@ fn a_fifo_is_written_into_and_its_reader_gets_the_archive() {
     let dir = TempDir::new().unwrap();
     let store = store_in(dir.path());
     let fifo = dir.path().join("pipe");
-    let c_path = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
-    // SAFETY: a valid NUL-terminated path.
-    assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
+    make_fifo(&fifo);
     let reader = {
         let fifo = fifo.clone();
         std::thread::spawn(move || std::fs::read(fifo).unwrap())
@@ -257,9 +261,7 @@ fn links_and_fifos_named_like_archives_are_left_alone_and_do_not_count() {
     let dangling = backups.join("ativo-jira.example.com-20990102T000000Z.json.zst");
     std::os::unix::fs::symlink(backups.join("gone.json.zst"), &dangling).unwrap();
     let fifo = backups.join("ativo-jira.example.com-20990103T000000Z.json.zst");
-    let c_path = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
-    // SAFETY: a valid NUL-terminated path.
-    assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
+    make_fifo(&fifo);
     std::thread::sleep(Duration::from_millis(1100));
     let (second, warnings) = rotate(&store, &backups, "2");
     assert!(warnings.contains("not a regular file"), "{warnings}");
