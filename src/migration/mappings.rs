@@ -310,10 +310,11 @@ impl<'w> MappingsReader<'w> {
             max_string: self.limits.max_string,
             ..crate::archive::Limits::default()
         };
-        // The size cap only: the archive's text checker knows the archive's document (its top
-        // level, its entities), not a mappings file of several documents. serde_json bounds the
-        // nesting (128 levels); a string is bounded by the size cap.
-        let mut bytes = BufReader::with_capacity(1 << 16, Guard::size_only(input, &limits, 0));
+        // The archive's guard for the size cap; its text checker knows the archive's document
+        // (its top level, its entities), not a mappings file of several documents, so the nesting
+        // and string limits are checked on the bytes by `ShapeLimits`.
+        let shape = ShapeLimits::new(Guard::size_only(input, &limits, 0), limits.max_depth, limits.max_string);
+        let mut bytes = BufReader::with_capacity(1 << 16, shape);
         let at_start = |reader: &Self, what: &str| reader.usage(index, 1, "", what);
         let head = bytes.fill_buf().map_err(|e| self.io_error(index, 1, e))?;
         if head.starts_with(&[0xEF, 0xBB, 0xBF]) {
@@ -441,6 +442,9 @@ impl<'w> MappingsReader<'w> {
 
     fn io_error(&self, input: usize, document: u32, e: std::io::Error) -> Error {
         let name = self.input_name(input, document);
+        if let Some(fault) = e.get_ref().and_then(|inner| inner.downcast_ref::<ShapeFault>()) {
+            return Error::Usage(format!("mappings file {name} is not a mappings file: {fault}; {SHAPES_HINT}"));
+        }
         match Fault::take(e) {
             Ok(Fault::TooLarge { limit }) => Error::Usage(format!(
                 "mappings file {name} is larger than the {limit}-byte limit; refused before reading further (raise it with --mappings-max-size if the file is trusted)"
@@ -1299,6 +1303,87 @@ impl<'de> Visitor<'de> for PairSeed<'_, '_, '_> {
             (None, _) => Err(self.doc.fail(&base, "the result has no `key`")),
             (Some(_), None) => Err(self.doc.fail(&base, "the result has no `value`")),
         }
+    }
+}
+
+/// A nesting or string limit broken by a mappings file.
+#[derive(Debug)]
+enum ShapeFault {
+    TooDeep(usize),
+    StringTooLong(usize),
+}
+
+impl fmt::Display for ShapeFault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ShapeFault::TooDeep(max) => write!(f, "it is nested deeper than {max} levels"),
+            ShapeFault::StringTooLong(max) => write!(f, "it holds a string longer than {max} bytes"),
+        }
+    }
+}
+
+impl std::error::Error for ShapeFault {}
+
+/// The nesting and string limits of a stream of JSON documents, checked on the bytes as they
+/// pass, before serde_json buffers a string or recurses: a mappings file cannot make the reader
+/// hold a huge string or nest without end. Counts the bytes of a string as written between its
+/// quotes, as the archive's limits do (SPEC.md 7).
+struct ShapeLimits<R> {
+    inner: R,
+    max_depth: usize,
+    max_string: usize,
+    depth: usize,
+    in_string: bool,
+    escaped: bool,
+    string_len: usize,
+}
+
+impl<R> ShapeLimits<R> {
+    fn new(inner: R, max_depth: usize, max_string: usize) -> Self {
+        ShapeLimits { inner, max_depth, max_string, depth: 0, in_string: false, escaped: false, string_len: 0 }
+    }
+
+    fn check(&mut self, bytes: &[u8]) -> Result<(), ShapeFault> {
+        for &b in bytes {
+            if self.in_string {
+                if self.escaped {
+                    self.escaped = false;
+                } else if b == b'"' {
+                    self.in_string = false;
+                    continue;
+                } else if b == b'\\' {
+                    self.escaped = true;
+                }
+                self.string_len += 1;
+                if self.string_len > self.max_string {
+                    return Err(ShapeFault::StringTooLong(self.max_string));
+                }
+                continue;
+            }
+            match b {
+                b'"' => {
+                    self.in_string = true;
+                    self.string_len = 0;
+                }
+                b'[' | b'{' => {
+                    self.depth += 1;
+                    if self.depth > self.max_depth {
+                        return Err(ShapeFault::TooDeep(self.max_depth));
+                    }
+                }
+                b']' | b'}' => self.depth = self.depth.saturating_sub(1),
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+impl<R: Read> Read for ShapeLimits<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.check(&buf[..n]).map_err(std::io::Error::other)?;
+        Ok(n)
     }
 }
 
