@@ -292,7 +292,27 @@ mod server {
         assert_eq!(collations, ["C"], "every key column sorts by code point");
         let versions: Vec<i64> =
             c.query("SELECT version FROM schema_migrations", &[]).unwrap().iter().map(|r| r.get(0)).collect();
-        assert_eq!(versions, [1]);
+        assert_eq!(versions, [1, 2]);
+    }
+
+    #[test]
+    fn pg_schema_refuses_dates_and_capacities_no_archive_can_carry() {
+        let (db, _dir) = demo_store();
+        let before = store_digest(&db.location());
+        let mut c = db.client();
+        for sql in [
+            "UPDATE sprint SET end_date = '2026-02-30' WHERE sprint_index = 1",
+            "UPDATE sprint SET start_date = '1 March' WHERE sprint_index = 1",
+            "UPDATE milestone SET on_date = '2023-02-29' WHERE on_date IS NOT NULL",
+            "UPDATE capacity SET value = 'Infinity' WHERE sprint_index = 1",
+        ] {
+            let error = c.execute(sql, &[]).expect_err(sql);
+            assert_eq!(error.code(), Some(&postgres::error::SqlState::CHECK_VIOLATION), "{sql}: {error}");
+        }
+        // Year 0000 exists in SPEC.md's calendar (not in PostgreSQL's date type).
+        c.execute("UPDATE sprint SET end_date = '0000-02-29' WHERE sprint_index = 1", &[]).unwrap();
+        c.execute("UPDATE sprint SET end_date = '2024-02-29' WHERE sprint_index = 1", &[]).unwrap();
+        assert_ne!(store_digest(&db.location()), before, "a valid edit goes through");
     }
 
     fn host() -> HostIdentity {

@@ -38,6 +38,7 @@ use self::text::{Position, TextFault};
 pub use self::verified::{Sealed, Written, verify_written, write_sealed};
 use crate::error::ArchiveError;
 use crate::host::{Deployment, HostIdentity};
+use crate::model::canonical::{Measure, write_canonical_measured};
 use crate::model::{ApiToken, Configuration, Counts};
 
 /// Value of the `format` member.
@@ -188,6 +189,132 @@ impl Limits {
         // Counting cannot fail; a type whose serialization fails counts what was written.
         let _ = crate::model::canonical::write_canonical(&mut count, entity);
         count.0
+    }
+}
+
+/// The entities of an archive being written that the default [`Limits`] refuse (SPEC.md
+/// section 7). Such an archive is written all the same, as a backup is never refused for its
+/// content; the notes tell the admin which reader options take it (`--max-entity`,
+/// `--max-string`).
+#[derive(Debug, Default)]
+pub struct OverLimits {
+    /// The first few, described (entity, JSON pointer, measure).
+    shown: Vec<(String, String, Measure)>,
+    /// How many in all.
+    count: u64,
+    /// The largest entity and the longest string seen over the limits.
+    needed: Measure,
+}
+
+impl OverLimits {
+    /// Entities described one by one; the rest are counted.
+    const SHOWN: usize = 5;
+
+    /// Measures `entity` (canonical form, its longest string) and notes it when over the limits.
+    pub(crate) fn measure<T: Serialize + ?Sized>(&mut self, entity: &T, describe: impl FnOnce() -> (String, String)) {
+        // Writing into a sink fails only if serialization does, which the model's types never do.
+        let measure = write_canonical_measured(io::sink(), entity).unwrap_or_default();
+        self.note(measure, describe);
+    }
+
+    /// Measures the entities of `config` outside its PIs (the admins only `with_admins`).
+    pub(crate) fn around_pis(config: &Configuration, with_admins: bool) -> Self {
+        let mut over = OverLimits::default();
+        if let Some(admins) = config.admins.as_ref().filter(|_| with_admins) {
+            over.measure(admins, || ("the admins".into(), "/data/admins".into()));
+        }
+        over.measure(&config.settings, || ("the settings".into(), "/data/settings".into()));
+        for (i, t) in config.teams.iter().enumerate() {
+            over.measure(t, || (format!("team {:?}", t.key), format!("/data/teams/{i}")));
+        }
+        for (i, p) in config.programs.iter().enumerate() {
+            over.measure(p, || (format!("program {:?}", p.key), format!("/data/programs/{i}")));
+        }
+        for (i, p) in config.periods.iter().enumerate() {
+            over.measure(p, || (format!("period {:?}", p.key), format!("/data/periods/{i}")));
+        }
+        over
+    }
+
+    /// Notes PI number `index` measured as it was written, when over the limits.
+    pub(crate) fn note_pi(&mut self, index: u64, key: &str, measure: Measure) {
+        self.note(measure, || (format!("PI {key:?}"), format!("/data/pis/{index}")));
+    }
+
+    /// [`OverLimits::notes`] of a whole configuration (the admins only `with_admins`).
+    pub fn of(config: &Configuration, with_admins: bool) -> Vec<String> {
+        let mut over = OverLimits::around_pis(config, with_admins);
+        for (i, pi) in config.pis.iter().enumerate() {
+            over.measure(pi, || (format!("PI {:?}", pi.key), format!("/data/pis/{i}")));
+        }
+        over.notes()
+    }
+
+    /// Notes an entity measured as it was written, when over the limits.
+    pub(crate) fn note(&mut self, measure: Measure, describe: impl FnOnce() -> (String, String)) {
+        let limits = Limits::default();
+        if measure.size <= limits.max_entity && measure.longest_string <= limits.max_string as u64 {
+            return;
+        }
+        self.count += 1;
+        self.needed.size = self.needed.size.max(measure.size);
+        self.needed.longest_string = self.needed.longest_string.max(measure.longest_string);
+        if self.shown.len() < Self::SHOWN {
+            let (entity, pointer) = describe();
+            self.shown.push((entity, pointer, measure));
+        }
+    }
+
+    /// Adds what `other` noted.
+    pub(crate) fn merge(&mut self, other: OverLimits) {
+        self.count += other.count;
+        self.needed.size = self.needed.size.max(other.needed.size);
+        self.needed.longest_string = self.needed.longest_string.max(other.needed.longest_string);
+        self.shown.extend(other.shown);
+        self.shown.truncate(Self::SHOWN);
+    }
+
+    /// One line per entity shown, and one that says what a reader needs.
+    pub(crate) fn notes(&self) -> Vec<String> {
+        if self.count == 0 {
+            return Vec::new();
+        }
+        let limits = Limits::default();
+        let mut notes: Vec<String> = self
+            .shown
+            .iter()
+            .map(|(entity, pointer, m)| {
+                let mut over = Vec::new();
+                if m.size > limits.max_entity {
+                    over.push(format!(
+                        "is {} bytes in canonical form (the entity limit is {})",
+                        m.size, limits.max_entity
+                    ));
+                }
+                if m.longest_string > limits.max_string as u64 {
+                    over.push(format!(
+                        "holds a string of {} bytes as written (the string limit is {})",
+                        m.longest_string, limits.max_string
+                    ));
+                }
+                format!("{entity} ({pointer}) {}", over.join(" and "))
+            })
+            .collect();
+        if self.count > self.shown.len() as u64 {
+            notes.push(format!("{} more entities are over the limits", self.count - self.shown.len() as u64));
+        }
+        let mut options = Vec::new();
+        if self.needed.size > limits.max_entity {
+            options.push(format!("--max-entity {}", self.needed.size));
+        }
+        if self.needed.longest_string > limits.max_string as u64 {
+            options.push(format!("--max-string {}", self.needed.longest_string));
+        }
+        notes.push(format!(
+            "the archive is complete, but readers refuse it under the default limits of SPEC.md section 7: read it with {}",
+            options.join(" ")
+        ));
+        notes
     }
 }
 
@@ -516,9 +643,15 @@ fn text_error(fault: TextFault) -> ArchiveError {
         TextFault::NotAnArchive(why) => ArchiveError::NotAnArchive(why),
         fault @ TextFault::EndsEarly { .. } => ArchiveError::Integrity(fault.to_string()),
         fault @ (TextFault::TooDeep { .. } | TextFault::TokenTooLong { .. } | TextFault::EntityTooLarge { .. }) => {
+            // The two limits a store's own content can reach have an option to raise them.
+            let option = match fault {
+                TextFault::TokenTooLong { .. } => "; raise it with --max-string if the archive is trusted",
+                TextFault::EntityTooLarge { .. } => "; raise it with --max-entity if the archive is trusted",
+                _ => "",
+            };
             ArchiveError::Malformed {
                 pointer: fault.pointer().to_owned(),
-                message: format!("{fault} (SPEC.md, \"Limits\")"),
+                message: format!("{fault} (SPEC.md, \"Limits\"{option})"),
             }
         }
         fault @ TextFault::Syntax { .. } => {

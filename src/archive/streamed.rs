@@ -35,11 +35,12 @@ use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use chrono::{DateTime, SubsecRound as _, Utc};
 use sha2::{Digest as _, Sha256};
 
+use super::OverLimits;
 use super::digest::{self, DataDigests};
 use super::{FORMAT, FORMAT_VERSION, Header, Scope, SourceHost, TOOL_NAME, Tool, ZSTD_LEVEL};
 use crate::error::ArchiveError;
 use crate::host::HostIdentity;
-use crate::model::canonical::{data_around_pis, to_canonical_vec, write_canonical};
+use crate::model::canonical::{data_around_pis, to_canonical_vec, write_canonical_measured};
 use crate::model::{ApiToken, Configuration, Counts, Pi};
 
 /// Uncompressed bytes per spooled zstd frame. Each frame declares its content size and stays
@@ -68,6 +69,8 @@ pub struct DataStream<'a> {
     tail: Option<Vec<u8>>,
     /// The key of the last PI, to refuse PIs out of order.
     last_pi: Option<String>,
+    /// Entities outside the PIs over the default reader limits.
+    over_limits: OverLimits,
 }
 
 /// What the writing thread gets: canonical bytes, or PIs to serialize (in this order).
@@ -98,6 +101,7 @@ impl<'a> DataStream<'a> {
             teams: config.teams.len() as u64,
             ..Counts::default()
         };
+        self.over_limits = OverLimits::around_pis(config, self.scope == Scope::Full);
         let (head, tail) = data_around_pis(config, self.scope == Scope::Full);
         self.send(Piece::Bytes(head))?;
         self.tail = Some(tail);
@@ -180,6 +184,9 @@ pub struct Spooled {
     spool_sha256: [u8; 32],
     /// The last frame: `}`.
     last: Vec<u8>,
+    /// Entities over the default reader limits: the archive is complete, and these notes say
+    /// how to read it ([`OverLimits::notes`]).
+    pub over_limits: Vec<String>,
 }
 
 /// Streams `data` through `feed` into a spool file created in `spool_dir`, and seals the header.
@@ -210,18 +217,20 @@ pub fn spool<'a, E: From<ArchiveError>>(
             api_tokens: Vec::new(),
             tail: None,
             last_pi: None,
+            over_limits: OverLimits::default(),
         };
         let fed = feed(&mut stream).and_then(|()| stream.finish().map_err(E::from));
         // Hanging up tells the writing thread that `data` is complete (or abandoned).
-        let DataStream { tx, counts, api_tokens, .. } = stream;
+        let DataStream { tx, counts, api_tokens, over_limits, .. } = stream;
         drop(tx);
         let written = writer.join().unwrap_or_else(|_| Err(io::Error::other("the archive writer panicked")));
-        (fed, written, (counts, api_tokens))
+        (fed, written, (counts, api_tokens, over_limits))
     });
     // When both failed, the writer's error is the cause: the feeder only saw it hang up.
-    let written = written.map_err(ArchiveError::Io)?;
+    let mut written = written.map_err(ArchiveError::Io)?;
     fed?;
-    let (counts, mut api_tokens) = stream;
+    let (counts, mut api_tokens, mut over_limits) = stream;
+    over_limits.merge(std::mem::take(&mut written.over_limits));
     api_tokens.sort();
     let mut header = Header {
         api_tokens,
@@ -243,7 +252,15 @@ pub fn spool<'a, E: From<ArchiveError>>(
     let mut compressor = frame_compressor().map_err(ArchiveError::Io)?;
     let first = compressor.compress(&prefix).map_err(ArchiveError::Io)?;
     let last = compressor.compress(b"}").map_err(ArchiveError::Io)?;
-    Ok(Spooled { header, first, spool: written.spool, spool_len: written.len, spool_sha256: written.sha256, last })
+    Ok(Spooled {
+        header,
+        first,
+        spool: written.spool,
+        spool_len: written.len,
+        spool_sha256: written.sha256,
+        last,
+        over_limits: over_limits.notes(),
+    })
 }
 
 /// What the writing thread made.
@@ -253,6 +270,8 @@ struct WrittenData {
     /// Length and SHA-256 of the compressed frames in `spool`.
     len: u64,
     sha256: [u8; 32],
+    /// PIs over the default reader limits.
+    over_limits: OverLimits,
 }
 
 /// The writing thread: serializes `data` from the pieces it receives and passes the bytes to a
@@ -268,6 +287,7 @@ fn write_data(rx: Receiver<Piece<'_>>, spool: File) -> io::Result<WrittenData> {
         out_len: 0,
     };
     let mut pis = 0u64;
+    let mut over_limits = OverLimits::default();
     {
         // serde_json writes many tiny slices: gather them before they are cut into frames.
         let mut out = BufWriter::with_capacity(1 << 16, &mut frames);
@@ -289,7 +309,9 @@ fn write_data(rx: Receiver<Piece<'_>>, spool: File) -> io::Result<WrittenData> {
                         if pis > 0 {
                             out.write_all(b",")?;
                         }
-                        write_canonical(&mut out, pi)?;
+                        // Measured as written: what readers will hold against the limits.
+                        let measure = write_canonical_measured(&mut out, pi)?;
+                        over_limits.note_pi(pis, &pi.key, measure);
                         pis += 1;
                     }
                 }
@@ -301,7 +323,7 @@ fn write_data(rx: Receiver<Piece<'_>>, spool: File) -> io::Result<WrittenData> {
     let Frames { hasher, out, out_hash, out_len, .. } = frames;
     let spool = out.into_inner().map_err(io::IntoInnerError::into_error)?;
     let digests = hasher.finish();
-    Ok(WrittenData { digests, spool, len: out_len, sha256: out_hash.finalize().into() })
+    Ok(WrittenData { digests, spool, len: out_len, sha256: out_hash.finalize().into(), over_limits })
 }
 
 /// Cuts the bytes written to it into frames of [`FRAME_CONTENT`] bytes: each frame's content is

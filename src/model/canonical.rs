@@ -8,7 +8,9 @@
 //! through `ryu-js`, so the canonical form costs one streaming pass and no intermediate tree.
 //! Tests compare the output with the independent `serde_json_canonicalizer` crate.
 
+use std::cell::Cell;
 use std::io::{self, Write};
+use std::rc::Rc;
 
 use serde::Serialize;
 
@@ -59,6 +61,82 @@ impl serde_json::ser::Formatter for JcsFormatter {
 pub fn write_canonical<W: Write, T: Serialize + ?Sized>(writer: W, value: &T) -> io::Result<()> {
     let mut ser = serde_json::Serializer::with_formatter(writer, JcsFormatter);
     value.serialize(&mut ser).map_err(io::Error::other)
+}
+
+/// What the reader's limits (SPEC.md section 7) look at in one entity, measured as it is written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Measure {
+    /// Length of the entity's canonical form in bytes.
+    pub size: u64,
+    /// Length of its longest string token as written, between the quotes, in bytes.
+    pub longest_string: u64,
+}
+
+/// [`write_canonical`], measuring what it writes (see [`Measure`]) at the cost of a counter.
+///
+/// # Errors
+///
+/// Fails when the writer fails.
+pub fn write_canonical_measured<W: Write, T: Serialize + ?Sized>(writer: W, value: &T) -> io::Result<Measure> {
+    let tally = Rc::new(Tally::default());
+    let counted = Counted { inner: writer, tally: Rc::clone(&tally) };
+    let formatter = Measuring { tally: Rc::clone(&tally), string_start: 0 };
+    let mut ser = serde_json::Serializer::with_formatter(counted, formatter);
+    value.serialize(&mut ser).map_err(io::Error::other)?;
+    Ok(Measure { size: tally.written.get(), longest_string: tally.longest.get() })
+}
+
+/// What [`Counted`] and [`Measuring`] share (serde_json owns both while it writes).
+#[derive(Default)]
+struct Tally {
+    written: Cell<u64>,
+    longest: Cell<u64>,
+}
+
+/// Counts the bytes that reach the writer.
+struct Counted<W> {
+    inner: W,
+    tally: Rc<Tally>,
+}
+
+impl<W: Write> Write for Counted<W> {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(bytes)?;
+        self.tally.written.set(self.tally.written.get() + n as u64);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// [`JcsFormatter`], noting the longest string token it writes from the count around it.
+struct Measuring {
+    tally: Rc<Tally>,
+    string_start: u64,
+}
+
+impl serde_json::ser::Formatter for Measuring {
+    fn write_f64<W: ?Sized + Write>(&mut self, writer: &mut W, value: f64) -> io::Result<()> {
+        JcsFormatter.write_f64(writer, value)
+    }
+
+    fn write_f32<W: ?Sized + Write>(&mut self, writer: &mut W, value: f32) -> io::Result<()> {
+        JcsFormatter.write_f32(writer, value)
+    }
+
+    fn begin_string<W: ?Sized + Write>(&mut self, writer: &mut W) -> io::Result<()> {
+        writer.write_all(b"\"")?;
+        self.string_start = self.tally.written.get();
+        Ok(())
+    }
+
+    fn end_string<W: ?Sized + Write>(&mut self, writer: &mut W) -> io::Result<()> {
+        let longest = self.tally.longest.get().max(self.tally.written.get() - self.string_start);
+        self.tally.longest.set(longest);
+        writer.write_all(b"\"")
+    }
 }
 
 /// The canonical JSON bytes of `value` (see [`write_canonical`]).

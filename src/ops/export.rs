@@ -161,6 +161,8 @@ pub fn export(store: &mut dyn Store, options: &ExportOptions) -> Result<ExportRe
                 },
             )
             .map(|(delivered, _)| (delivered, ()))?;
+            let mut delivered = delivered;
+            delivered.notes.extend(archive::OverLimits::of(&sealed.archive.data, true));
             let findings = validate(&sealed.archive.data);
             ((delivered, sealed.archive.header), findings)
         }
@@ -272,7 +274,7 @@ pub fn write_streamed<'a>(
     feed: impl FnOnce(&mut archive::DataStream<'a>) -> Result<()>,
 ) -> Result<(Delivered, archive::Header)> {
     let shown = shown_path(output, name);
-    let (delivered, spooled) = destination::deliver(
+    let (mut delivered, spooled) = destination::deliver(
         output,
         name,
         protected,
@@ -290,5 +292,6 @@ pub fn write_streamed<'a>(
         },
         |file, spooled| Ok(spooled.verify(&mut *file)?),
     )?;
+    delivered.notes.extend(spooled.over_limits);
     Ok((delivered, spooled.header))
 }

@@ -108,6 +108,9 @@ pub struct ImportReport {
     pub allowed_errors: usize,
     /// Where the configuration that was replaced was saved.
     pub safety_backup: Option<String>,
+    /// What reading the safety backup back needs: its entities over the default reader limits
+    /// (SPEC.md section 7), with the options that take them.
+    pub safety_backup_notes: Vec<String>,
     /// Content digest of the store's configuration before.
     pub content_digest_before: String,
     /// Content digest of the store's configuration after (the archive's).
@@ -303,6 +306,7 @@ pub fn dry_run_report(options: &ImportOptions, checked: Checked) -> Result<Impor
         allowed_errors: checked.findings.iter().filter(|f| f.is_error()).count(),
         warnings: checked.findings,
         safety_backup: None,
+        safety_backup_notes: Vec::new(),
         content_digest_before: checked.content_digest_before,
         content_digest_after: checked.header.content_digest,
     })
@@ -331,8 +335,7 @@ pub fn apply(store: &mut dyn Store, options: &ImportOptions, checked: Checked) -
     };
     store.replace_streamed(&mut replacement)?;
     options.progress.finish();
-    let (backup, before, plan) =
-        replacement.outcome.ok_or_else(|| Error::Usage("the store did not run the import".into()))?;
+    let (backup, plan) = replacement.outcome.ok_or_else(|| Error::Usage("the store did not run the import".into()))?;
     Ok(ImportReport {
         input: options.input.to_string(),
         dry_run: false,
@@ -340,8 +343,9 @@ pub fn apply(store: &mut dyn Store, options: &ImportOptions, checked: Checked) -
         plan,
         allowed_errors: findings.iter().filter(|f| f.is_error()).count(),
         warnings: findings,
-        safety_backup: Some(backup),
-        content_digest_before: before,
+        safety_backup: Some(backup.path.display().to_string()),
+        safety_backup_notes: backup.notes,
+        content_digest_before: backup.content_digest,
         content_digest_after: header.content_digest,
     })
 }
@@ -359,14 +363,15 @@ struct Import<'a> {
     /// That plan, still right if the store has not changed since.
     plan: Plan,
     /// The safety backup, the content digest before and the plan, once prepared.
-    outcome: Option<(String, String, Plan)>,
+    outcome: Option<(SafetyBackup, Plan)>,
 }
 
 impl Replacement for Import<'_> {
     fn prepare(&mut self, current: &mut ReadCurrent<'_>) -> Result<(Operation, u64)> {
         let options = self.options;
         options.progress.phase("writing the safety backup", None);
-        let (backup, before) = write_safety_backup_from(&options.safety_dir, &self.host, current)?;
+        let backup = write_safety_backup_from(&options.safety_dir, &self.host, current)?;
+        let before = backup.content_digest.clone();
         // The plan from `check` holds unless the store changed since; then it is made again from
         // what the lock now protects.
         let plan = if before == self.checked_before {
@@ -399,11 +404,11 @@ impl Replacement for Import<'_> {
                 "input": options.input.absolute(),
                 "source_fingerprint": header.source.fingerprint,
                 "host_match": self.host_match,
-                "safety_backup": backup.display().to_string(),
+                "safety_backup": backup.path.display().to_string(),
                 "content_digest_before": before,
             }),
         };
-        self.outcome = Some((backup.display().to_string(), before, plan));
+        self.outcome = Some((backup, plan));
         let rows = match &self.data {
             Data::Whole(config) => config.row_count(),
             Data::File { rows, .. } => *rows,
@@ -462,4 +467,4 @@ fn changed(path: &Path) -> Error {
     )))
 }
 
-pub use super::safety::{write_safety_backup, write_safety_backup_from};
+pub use super::safety::{SafetyBackup, write_safety_backup, write_safety_backup_from};

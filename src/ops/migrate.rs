@@ -1021,7 +1021,7 @@ pub fn apply(store: &mut dyn Store, options: &MigrateOptions, checked: Checked) 
             ));
         }
         options.progress.phase("writing the safety backup", None);
-        let backup = super::import::write_safety_backup(&options.safety_dir, &checked.target, current)?;
+        let backup = super::import::write_safety_backup(&options.safety_dir, &checked.target, current)?.path;
         let before = archive::content_digest(&current.config);
         let mut config = checked.config.clone();
         config.admins.clone_from(&current.config.admins);
@@ -1420,7 +1420,7 @@ pub fn reset(store: &mut dyn Store, safety_dir: &Path, plan: ResetPlan) -> Resul
                 "run `ativo-backup migration status`, then `migration reset` again".into(),
             ));
         }
-        let backup = super::import::write_safety_backup(safety_dir, &plan.target, current)?;
+        let backup = super::import::write_safety_backup(safety_dir, &plan.target, current)?.path;
         let op = Operation {
             id: 0,
             at: Utc::now(),

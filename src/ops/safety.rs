@@ -16,33 +16,39 @@ use crate::error::Result;
 use crate::host::HostIdentity;
 use crate::store::ReadCurrent;
 
+/// A safety backup written.
+#[derive(Debug)]
+pub struct SafetyBackup {
+    /// The file.
+    pub path: PathBuf,
+    /// The content digest of what it holds.
+    pub content_digest: String,
+    /// What the admin should know to read it back: entities over the default reader limits.
+    pub notes: Vec<String>,
+}
+
 /// Saves what the store holds now (`current`) as a full archive in `dir`, verified.
 ///
 /// # Errors
 ///
 /// [`crate::Error::File`] when the directory or the file cannot be written.
-pub fn write_safety_backup(dir: &Path, host: &HostIdentity, current: &crate::store::Snapshot) -> Result<PathBuf> {
-    let (path, _) = write_safety_backup_from(dir, host, &mut |start, each_pi| {
+pub fn write_safety_backup(dir: &Path, host: &HostIdentity, current: &crate::store::Snapshot) -> Result<SafetyBackup> {
+    write_safety_backup_from(dir, host, &mut |start, each_pi| {
         start(&current.config, &current.api_tokens)?;
         for pi in &current.config.pis {
             each_pi(pi.clone())?;
         }
         Ok(())
-    })?;
-    Ok(path)
+    })
 }
 
 /// [`write_safety_backup`] of the configuration `read` streams (the store's rows, read under its
-/// write lock). Returns the file and the content digest of what it holds.
+/// write lock).
 ///
 /// # Errors
 ///
 /// [`crate::Error::File`] when the directory or the file cannot be written; any error of `read`.
-pub fn write_safety_backup_from(
-    dir: &Path,
-    host: &HostIdentity,
-    read: &mut ReadCurrent<'_>,
-) -> Result<(PathBuf, String)> {
+pub fn write_safety_backup_from(dir: &Path, host: &HostIdentity, read: &mut ReadCurrent<'_>) -> Result<SafetyBackup> {
     crate::destination::ensure_dir(dir)?;
     // Absolute, so that the path in the log and the report still names the file later.
     let dir = &super::absolute(dir);
@@ -59,5 +65,9 @@ pub fn write_safety_backup_from(
                 Ok(stream.borrow_mut().pi(std::borrow::Cow::Owned(pi))?)
             })
         })?;
-    Ok((PathBuf::from(delivered.path), header.content_digest))
+    Ok(SafetyBackup {
+        path: PathBuf::from(delivered.path),
+        content_digest: header.content_digest,
+        notes: delivered.notes,
+    })
 }

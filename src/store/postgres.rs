@@ -71,8 +71,14 @@ use crate::host::HostIdentity;
 use crate::model::{ApiToken, Configuration, Pi};
 
 /// This build's schema migrations, oldest first. Versions are shared with every backend.
-const MIGRATIONS: &[Migration] =
-    &[Migration { version: 1, name: "init", sql: include_str!("sql/postgres/0001_init.sql") }];
+const MIGRATIONS: &[Migration] = &[
+    Migration { version: 1, name: "init", sql: include_str!("sql/postgres/0001_init.sql") },
+    Migration {
+        version: 2,
+        name: "dates and finite capacity",
+        sql: include_str!("sql/postgres/0002_dates_and_finite_capacity.sql"),
+    },
+];
 
 /// Records which migrations ran; created with the store, before the first migration.
 const SCHEMA_MIGRATIONS_DDL: &str = "CREATE TABLE schema_migrations (

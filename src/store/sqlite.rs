@@ -30,8 +30,14 @@ use crate::host::HostIdentity;
 use crate::model::{ApiToken, Configuration, Pi};
 
 /// This build's schema migrations, oldest first. Versions are shared with every backend.
-const MIGRATIONS: &[Migration] =
-    &[Migration { version: 1, name: "init", sql: include_str!("sql/sqlite/0001_init.sql") }];
+const MIGRATIONS: &[Migration] = &[
+    Migration { version: 1, name: "init", sql: include_str!("sql/sqlite/0001_init.sql") },
+    Migration {
+        version: 2,
+        name: "dates and finite capacity",
+        sql: include_str!("sql/sqlite/0002_dates_and_finite_capacity.sql"),
+    },
+];
 
 /// `PRAGMA application_id` of our files ("ATVO"), so that `file(1)` and curious admins can tell
 /// an ativo store from another SQLite database.
@@ -389,7 +395,10 @@ impl SqliteStore {
             Err(e) if e.sqlite_error_code() == Some(ErrorCode::ReadOnly) => {}
             Err(e) => return Err(sqlite_error(&location, "switching to WAL mode", e, Duration::ZERO)),
         }
-        if version < latest_version() {
+        // A store this process may not write is read as it is: the later migrations add
+        // constraints only, so an older schema reads the same (and no write would succeed).
+        let writable = !store.conn.is_readonly(rusqlite::MAIN_DB).unwrap_or(false);
+        if version < latest_version() && writable {
             let (tx, _) = store.begin_write("upgrading the schema")?;
             // Another process may have upgraded it while we waited for the lock.
             let version = schema_version(&tx, &location)?;

@@ -305,6 +305,26 @@ pub struct LimitArgs {
     /// Refuse archives larger than this many bytes once decompressed.
     #[arg(long, value_name = "BYTES", default_value_t = ativo_backup::archive::Limits::default().max_size)]
     pub max_size: u64,
+    /// Refuse a string (or number) longer than this many bytes as written. `export` says when an
+    /// archive needs more (a store text over the default).
+    #[arg(long, value_name = "BYTES", default_value_t = ativo_backup::archive::Limits::default().max_string)]
+    pub max_string: usize,
+    /// Refuse an entity (a team, program, period, PI, the settings, the admins, the header) whose
+    /// canonical form is longer than this many bytes. `export` says when an archive needs more.
+    #[arg(long, value_name = "BYTES", default_value_t = ativo_backup::archive::Limits::default().max_entity)]
+    pub max_entity: u64,
+}
+
+impl LimitArgs {
+    /// The reader limits these options give.
+    pub fn limits(&self) -> ativo_backup::archive::Limits {
+        ativo_backup::archive::Limits {
+            max_size: self.max_size,
+            max_string: self.max_string,
+            max_entity: self.max_entity,
+            ..ativo_backup::archive::Limits::default()
+        }
+    }
 }
 
 /// `import`.

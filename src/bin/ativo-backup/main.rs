@@ -19,7 +19,7 @@ use std::process::ExitCode;
 use clap::{CommandFactory, Parser};
 
 use args::{AdminsAction, Cli, Command, Format, HostAction, MigrationAction};
-use ativo_backup::archive::{Encoding, Limits, Scope};
+use ativo_backup::archive::{Encoding, Scope};
 use ativo_backup::error::{Error, Result, exit};
 use ativo_backup::host::{Deployment, HostIdentity};
 use ativo_backup::ops::{self, Input};
@@ -165,7 +165,7 @@ fn run(cli: Cli) -> Result<u8> {
             let options = ops::import::ImportOptions {
                 allow_invalid: a.allow_invalid,
                 input: Input::parse(&a.file),
-                limits: limits(a.limits.max_size),
+                limits: a.limits.limits(),
                 safety_dir: a.safety_dir.unwrap_or_else(|| ops::default_safety_dir(&location)),
                 progress,
             };
@@ -187,7 +187,7 @@ fn run(cli: Cli) -> Result<u8> {
         Command::Validate(a) => {
             let options = ops::validate::ValidateOptions {
                 inputs: a.files.iter().map(|f| Input::parse(f)).collect(),
-                limits: limits(a.limits.max_size),
+                limits: a.limits.limits(),
                 strict: a.strict,
                 progress,
             };
@@ -196,11 +196,11 @@ fn run(cli: Cli) -> Result<u8> {
             return Ok(report.exit_code);
         }
         Command::Inspect(a) => {
-            let report = ops::inspect::inspect(&Input::parse(&a.file), &limits(a.limits.max_size))?;
+            let report = ops::inspect::inspect(&Input::parse(&a.file), &a.limits.limits())?;
             render::inspect(&report, format);
         }
         Command::Diff(a) => {
-            let limits = limits(a.limits.max_size);
+            let limits = a.limits.limits();
             let (from, to) = match a.sides.as_slice() {
                 [b] => (ops::diff::Side::Store(location()?), ops::diff::Side::parse(b)?),
                 [a, b] => (ops::diff::Side::parse(a)?, ops::diff::Side::parse(b)?),
@@ -222,8 +222,7 @@ fn run(cli: Cli) -> Result<u8> {
             render::log(&ops, format);
         }
         Command::Migration { action: MigrationAction::References { file, skeleton, limits: l } } => {
-            let options =
-                ops::migrate::ReferencesOptions { input: Input::parse(&file), limits: limits(l.max_size), progress };
+            let options = ops::migrate::ReferencesOptions { input: Input::parse(&file), limits: l.limits(), progress };
             let report = ops::migrate::references(&options)?;
             if skeleton {
                 render::skeleton(&report);
@@ -256,7 +255,7 @@ fn run(cli: Cli) -> Result<u8> {
                     max_size: a.mappings_max_size,
                     ..Default::default()
                 },
-                limits: limits(a.limits.max_size),
+                limits: a.limits.limits(),
                 safety_dir: a.safety_dir.unwrap_or_else(|| ops::default_safety_dir(&location)),
                 overwrite_cloud_changes: a.overwrite_cloud_changes,
                 allow_unmapped: ops::migrate::AllowUnmapped::parse(&a.allow_unmapped)?,
@@ -302,10 +301,6 @@ fn run(cli: Cli) -> Result<u8> {
         Command::Demo(a) => demo::run(a.dir, format)?,
     }
     Ok(exit::OK)
-}
-
-fn limits(max_size: u64) -> Limits {
-    Limits { max_size, ..Limits::default() }
 }
 
 /// Asks before an import overwrites the store; refuses (exit 2) when nobody can answer.

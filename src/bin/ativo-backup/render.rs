@@ -297,6 +297,9 @@ pub fn import(r: &ImportReport, format: Format) {
     if let Some(backup) = &r.safety_backup {
         say!("safety backup of the replaced configuration: {backup}");
     }
+    for note in &r.safety_backup_notes {
+        say!("  note: {note}");
+    }
     say!("content digest {} -> {}", r.content_digest_before, r.content_digest_after);
 }
 
