@@ -31,11 +31,11 @@ fn op() -> Operation {
     Operation {
         id: 0,
         at: Utc::now(),
-        kind: "import".to_owned(),
+        kind: "import".into(),
         os_user: "bench".to_owned(),
         archive_digest: None,
         content_digest: None,
-        outcome: "ok".to_owned(),
+        outcome: "ok".into(),
         detail: serde_json::json!({}),
     }
 }

@@ -550,7 +550,7 @@ pub fn rotate(
     keep: usize,
     just_written: Option<(u64, u64)>,
     now: DateTime<Utc>,
-    header_of: impl Fn(File) -> Result<Header>,
+    header_of: impl Fn(File, &Path) -> Result<Header>,
 ) -> Result<Rotation> {
     let prefix = format!("ativo-{}-", crate::ops::host_slug(&host.base_url));
     let fingerprint = host.fingerprint();
@@ -586,7 +586,7 @@ pub fn rotate(
                 Err(std::io::Error::other("it changed while it was being looked at"))
             }
         }) {
-            Ok(file) => header_of(file),
+            Ok(file) => header_of(file, &path),
             Err(source) => Err(Error::File { action: "cannot open", path: path.clone(), source }),
         };
         let header = match header {

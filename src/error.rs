@@ -224,6 +224,9 @@ pub enum Error {
     /// Bad usage, or a confirmation was needed and not given.
     #[error("{0}")]
     Usage(String),
+    /// A broken invariant of this program (a bug): never the user's input.
+    #[error("internal error: {0}; this is a bug in ativo-backup, please report it with this message")]
+    Internal(String),
     /// A file outside the store could not be read or written.
     #[error("{action} {path}: {source}")]
     File {
@@ -256,7 +259,7 @@ impl Error {
             Error::Invalid { .. } => exit::INVALID,
             Error::OtherHost { .. } => exit::OTHER_HOST,
             Error::MigrationRefused { .. } => exit::MIGRATION_REFUSED,
-            Error::File { .. } => exit::UNEXPECTED,
+            Error::File { .. } | Error::Internal(_) => exit::UNEXPECTED,
         }
     }
 }

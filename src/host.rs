@@ -188,6 +188,25 @@ fn normalize_percent_encoding(path: &str) -> String {
     out
 }
 
+/// How an archive's source host matched a store's host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HostMatch {
+    /// The store's own identity.
+    Identity,
+    /// One of the identities the store accepted as its own earlier (`--keep-alias`).
+    Alias,
+}
+
+impl std::fmt::Display for HostMatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            HostMatch::Identity => "identity",
+            HostMatch::Alias => "alias",
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -46,6 +46,7 @@ pub mod model;
 pub mod ops;
 pub mod progress;
 pub mod sample;
+pub mod sink;
 pub mod store;
 
 pub use error::{Error, Result};

@@ -176,16 +176,30 @@ fn an_archive_replaced_after_the_check_is_not_imported(backend: Backend) {
     let other = s.export("edited.json.zst");
     s.put(&Configuration::empty());
     let before = s.config();
-    let log_before = s.store.operations().unwrap().len();
-
     let options = s.options(&archive_path);
+
+    // A valid archive of the same host, with other content, takes the checked file's place by
+    // rename: the import reads the file it opened and checked, never the newcomer.
     let checked = import::check(s.store.as_mut(), &options).unwrap();
-    // A valid archive of the same host, with other content, takes the checked file's place.
-    std::fs::rename(&other, &archive_path).unwrap();
+    let base_copy = s.dir.path().join("base-copy.json.zst");
+    std::fs::copy(&archive_path, &base_copy).unwrap();
+    let renamed = s.dir.path().join("renamed.json.zst");
+    std::fs::copy(&other, &renamed).unwrap();
+    std::fs::rename(&renamed, &archive_path).unwrap();
+    let report = import::apply(s.store.as_mut(), &options, checked).unwrap();
+    assert_eq!(s.config(), base_sorted(&base), "the checked archive was imported");
+    assert_eq!(report.content_digest_after, archive::content_digest(&base_sorted(&base)));
+
+    // The checked file itself is overwritten in place: the import fails, nothing changes.
+    s.put(&Configuration::empty());
+    let log_before = s.store.operations().unwrap().len();
+    let options = s.options(&other);
+    let checked = import::check(s.store.as_mut(), &options).unwrap();
+    std::fs::write(&other, std::fs::read(&base_copy).unwrap()).unwrap();
     let err = import::apply(s.store.as_mut(), &options, checked).unwrap_err();
     match &err {
         Error::Archive(ArchiveError::Integrity(message)) => {
-            assert!(message.contains("changed") && message.contains("base.json.zst"), "{message}")
+            assert!(message.contains("changed") && message.contains("edited.json.zst"), "{message}")
         }
         other => panic!("expected an integrity error, got {other:?}"),
     }

@@ -58,11 +58,11 @@ fn op(kind: &str, detail: serde_json::Value) -> Operation {
     Operation {
         id: 0,
         at: Utc.with_ymd_and_hms(2024, 5, 17, 9, 30, 0).unwrap() + chrono::Duration::nanoseconds(123_456_789),
-        kind: kind.to_owned(),
+        kind: kind.into(),
         os_user: "jira-admin".to_owned(),
         archive_digest: Some("sha256:aa".to_owned()),
         content_digest: None,
-        outcome: "ok".to_owned(),
+        outcome: "ok".into(),
         detail,
     }
 }
@@ -492,7 +492,7 @@ fn a_row_edited_outside_fails_the_read_and_the_store_reads_on(b: &dyn Backend) {
     b.execute_raw(&f.location, "UPDATE pi SET has_team_override = (1 = 0) WHERE pi_key = 'PGRM2-2024Q1'");
     let err = st.snapshot().unwrap_err().to_string();
     assert!(err.contains("table pi_team") && err.contains("has_team_override = false"), "{err}");
-    let err = st.stream_snapshot(&mut |_, _| Ok(()), &mut |_| Ok(())).unwrap_err().to_string();
+    let err = st.stream_snapshot(&mut ativo_backup::sink::Collect::default()).unwrap_err().to_string();
     assert!(err.contains("table pi_team"), "{err}");
     b.execute_raw(&f.location, "UPDATE pi SET has_team_override = (1 = 1) WHERE pi_key = 'PGRM2-2024Q1'");
     assert_eq!(st.snapshot().unwrap().config, sorted(rich()));
@@ -526,7 +526,7 @@ fn operations_log(b: &dyn Backend) {
     let (_f, mut st) = create(b);
     let detail = serde_json::json!({ "unmapped": ["a", "b"], "nested": { "n": 1, "ü": null } });
     let mut logged = vec![op("export", detail.clone()), op("import", serde_json::json!([])), op("admins-set", detail)];
-    logged[1].outcome = s("failed: digest mismatch");
+    logged[1].outcome = "failed: digest mismatch".into();
     logged[1].archive_digest = None;
     logged[1].content_digest = Some(s("sha256:bb"));
     logged[2].at = Utc.with_ymd_and_hms(2001, 1, 1, 0, 0, 0).unwrap();

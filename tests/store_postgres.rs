@@ -323,11 +323,11 @@ mod server {
         Operation {
             id: 0,
             at: chrono::Utc::now(),
-            kind: "import".to_owned(),
+            kind: "import".into(),
             os_user: "test".to_owned(),
             archive_digest: None,
             content_digest: None,
-            outcome: "ok".to_owned(),
+            outcome: "ok".into(),
             detail: serde_json::json!({}),
         }
     }

@@ -21,22 +21,17 @@ use crate::model::canonical::write_canonical;
 pub(crate) struct DataDigests {
     /// `sha256:<hex>` of the canonical data.
     pub(crate) content: String,
-    /// Length in bytes of the canonical data: what the writer needs to pledge the frame's
-    /// content size without serializing the data a second time just to count it.
-    pub(crate) len: u64,
     integrity: Sha,
 }
 
-/// The two hashers, fed the same bytes in one pass (`sha_pair.rs`), and the length.
+/// The two hashers, fed the same bytes in one pass (`sha_pair.rs`).
 struct Tee {
     hashers: ShaPair,
-    len: u64,
 }
 
 impl Write for Tee {
     fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
         self.hashers.update(bytes);
-        self.len += bytes.len() as u64;
         Ok(bytes.len())
     }
 
@@ -66,7 +61,7 @@ pub(crate) struct DataHasher {
 
 impl DataHasher {
     pub(crate) fn new() -> Self {
-        let tee = Tee { hashers: ShaPair::new(br#"{"data":"#), len: 0 };
+        let tee = Tee { hashers: ShaPair::new(br#"{"data":"#) };
         DataHasher { out: BufWriter::with_capacity(64 * 1024, tee) }
     }
 
@@ -88,8 +83,8 @@ impl DataHasher {
         // Flushing into the hashers cannot fail.
         let _ = self.out.flush();
         let (tee, _) = self.out.into_parts();
-        let Tee { hashers: ShaPair { first, second }, len } = tee;
-        DataDigests { content: render(first), len, integrity: second }
+        let Tee { hashers: ShaPair { first, second } } = tee;
+        DataDigests { content: render(first), integrity: second }
     }
 }
 

@@ -14,15 +14,16 @@ mod digest;
 mod document;
 mod frames;
 pub(crate) mod guard;
+mod reader;
 mod schema;
 mod sha_pair;
 mod sniff;
 pub mod stream;
-mod streamed;
 mod text;
 mod verified;
+mod writer;
 
-use std::io::{self, BufReader, BufWriter, Read, Write};
+use std::io::{self, BufReader, Read, Write};
 
 use chrono::{DateTime, SubsecRound as _, Utc};
 use schemars::JsonSchema;
@@ -31,11 +32,12 @@ use serde::{Deserialize, Serialize};
 
 use self::document::{DocumentSeed, TopLevel, Versioned};
 use self::guard::{Fault, Guard};
+pub use self::reader::{Input, Reader, Verified, check_semantics, refuse_invalid, waivable};
 pub use self::schema::{SCHEMA_FILE, SCHEMA_ID, schema};
 pub use self::sniff::{FrameHeader, Layout, MAX_WINDOW_LOG, ZSTD_MAGIC};
-pub use self::streamed::{DataStream, FRAME_CONTENT, Spooled, spool};
 use self::text::{Position, TextFault};
-pub use self::verified::{Sealed, Written, verify_written, write_sealed};
+pub use self::verified::{Written, verify_json, write_json};
+pub use self::writer::{DataStream, FRAME_CONTENT, Spooled, spool};
 use crate::error::ArchiveError;
 use crate::host::{Deployment, HostIdentity};
 use crate::model::canonical::{Measure, write_canonical_measured};
@@ -321,45 +323,60 @@ impl OverLimits {
 /// Builds the header of `data` exported from `source`: counts, both digests, the time (truncated
 /// to seconds) and this tool. `data` is put into canonical order first, and so are `api_tokens`.
 pub fn seal(
-    data: Configuration,
+    mut data: Configuration,
     source: &HostIdentity,
     scope: Scope,
     api_tokens: Vec<ApiToken>,
     created_at: DateTime<Utc>,
 ) -> Archive {
-    seal_counted(data, source, scope, api_tokens, created_at).archive
+    data.sort();
+    let mut header = Header::unsealed(source, scope, created_at, data.counts(), api_tokens);
+    seal_header(&mut header, digest::hash_data(&data));
+    Archive { header, data }
 }
 
-/// [`seal`], keeping the length of the canonical data that the sealing pass measured, so that
-/// [`write_sealed`] writes the archive with one serialization instead of two.
-pub fn seal_counted(
-    mut data: Configuration,
-    source: &HostIdentity,
-    scope: Scope,
-    mut api_tokens: Vec<ApiToken>,
-    created_at: DateTime<Utc>,
-) -> Sealed {
-    data.sort();
-    api_tokens.sort();
-    let mut header = Header {
-        api_tokens,
-        content_digest: String::new(),
-        counts: data.counts(),
-        created_at: created_at.trunc_subsecs(0),
-        integrity_digest: String::new(),
-        scope,
-        source: SourceHost::from(source),
-        tool: Tool { name: TOOL_NAME.into(), version: env!("CARGO_PKG_VERSION").into() },
-    };
-    let digests = digest::hash_data(&data);
+/// Completes `header` for the data whose digests are `digests`: the content digest, then the
+/// integrity digest over the canonical header and data (SPEC.md section 5). The one place where
+/// a header is sealed, for the archive in memory ([`seal`]) and the streamed one ([`spool`]).
+pub(crate) fn seal_header(header: &mut Header, digests: digest::DataDigests) {
     header.content_digest.clone_from(&digests.content);
+    header.integrity_digest = String::new();
     // A header is strings, integers and a timestamp: turning it into a value and canonicalising
     // it cannot fail. Were it to, the empty header bytes would give a digest that `read` refuses,
     // never a silently wrong archive.
-    let canonical = serde_json::to_value(&header).and_then(digest::canonical_header).unwrap_or_default();
-    let data_len = digests.len;
+    let canonical = serde_json::to_value(&*header).and_then(digest::canonical_header).unwrap_or_default();
     header.integrity_digest = digests.integrity(u64::from(FORMAT_VERSION), &canonical);
-    Sealed { archive: Archive { header, data }, data_len }
+}
+
+impl Header {
+    /// The header of data exported from `source` now, digests not yet computed ([`seal_header`]).
+    pub(crate) fn unsealed(
+        source: &HostIdentity,
+        scope: Scope,
+        created_at: DateTime<Utc>,
+        counts: Counts,
+        mut api_tokens: Vec<ApiToken>,
+    ) -> Header {
+        api_tokens.sort();
+        Header {
+            api_tokens,
+            content_digest: String::new(),
+            counts,
+            created_at: created_at.trunc_subsecs(0),
+            integrity_digest: String::new(),
+            scope,
+            source: SourceHost::from(source),
+            tool: Tool { name: TOOL_NAME.into(), version: env!("CARGO_PKG_VERSION").into() },
+        }
+    }
+}
+
+/// The document up to its data, as written: `{"format":...,"format_version":1,"header":{...},"data":`.
+pub(crate) fn document_prefix(header: &Header) -> Vec<u8> {
+    let mut prefix = format!(r#"{{"format":"{FORMAT}","format_version":{FORMAT_VERSION},"header":"#).into_bytes();
+    prefix.extend(crate::model::canonical::to_canonical_vec(header));
+    prefix.extend_from_slice(br#","data":"#);
+    prefix
 }
 
 /// `sha256:<hex>` of the canonical JSON of `data` (the content digest).
@@ -478,25 +495,22 @@ impl Write for ByteCount {
 /// not a finite number.
 pub fn write<W: Write>(archive: &Archive, writer: W, encoding: Encoding) -> Result<(), ArchiveError> {
     check_finite(&archive.data)?;
-    let document = Document::of(archive);
     match encoding {
         Encoding::Json => {
-            let mut out = BufWriter::with_capacity(64 * 1024, writer);
-            serde_json::to_writer_pretty(&mut out, &document).map_err(io::Error::from)?;
-            out.write_all(b"\n")?;
-            out.flush()?;
+            write_json(archive, writer)?;
         }
+        // The frames the streaming export writes (`writer::DataFrames`), the header as given.
         Encoding::Zstd => {
-            let mut count = ByteCount(0);
-            crate::model::canonical::write_canonical(&mut count, &document)?;
-            let mut encoder = zstd::stream::write::Encoder::new(writer, ZSTD_LEVEL)?;
-            encoder.include_checksum(true)?;
-            encoder.include_contentsize(true)?;
-            encoder.set_pledged_src_size(Some(count.0))?;
-            let mut out = BufWriter::with_capacity(128 * 1024, encoder);
-            crate::model::canonical::write_canonical(&mut out, &document)?;
-            let encoder = out.into_inner().map_err(io::IntoInnerError::into_error)?;
-            encoder.finish()?.flush()?;
+            let mut frames = writer::DataFrames::new(writer, false)?;
+            frames.own_frames(&document_prefix(&archive.header))?;
+            let (head, tail) = crate::model::canonical::data_around_pis(&archive.data, true);
+            frames.own_frames(&head)?;
+            for pi in &archive.data.pis {
+                frames.pi(pi)?;
+            }
+            frames.own_frames(&tail)?;
+            frames.own_frames(b"}")?;
+            frames.finish()?.flush()?;
         }
     }
     Ok(())

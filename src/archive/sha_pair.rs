@@ -3,11 +3,10 @@
 //! defines them, cost one pass instead of two.
 //!
 //! Why: hashing the data twice was the largest single cost of reading and writing an archive
-//! after decompression (two SHA-256 passes over 126 MB of JSON on the largest sample, 145 ms of
-//! one core's time; `BENCHMARKS.md`). The SHA extensions of x86 CPUs compute one SHA-256 as a
-//! chain of dependent instructions that leaves the unit idle between them; interleaving the
-//! rounds of two independent messages fills those gaps, and the pair costs about as much as
-//! one (measured: 141 ms for the two passes one after the other, 70 ms interleaved). No crate in
+//! after decompression (BENCHMARKS.md, "Both digests in one pass"). The SHA extensions of x86
+//! CPUs compute one SHA-256 as a chain of dependent instructions that leaves the unit idle
+//! between them; interleaving the rounds of two independent messages fills those gaps, and the
+//! pair costs about as much as one. No crate in
 //! wide use offers two-message hashing, so [`compress_pair`] does it with the same instructions
 //! `sha2` uses for one; everything else (the schedule of the other cases, padding) is plain
 //! SHA-256 (FIPS 180-4), and single blocks go through `sha2`'s own compression function. Tests

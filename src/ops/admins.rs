@@ -12,12 +12,12 @@
 use chrono::Utc;
 use serde::Serialize;
 
-use super::migrate::{ADMINS_SET_KIND, MigrationState, Pending};
+use super::migrate::{MigrationState, Pending};
 use crate::archive;
 use crate::error::{Error, Result};
 use crate::host::Deployment;
 use crate::model::{AdminGroup, AdminUser, Admins};
-use crate::store::{Operation, Store};
+use crate::store::{Operation, OperationKind, Outcome, Store};
 
 /// The admins of a store.
 #[derive(Debug, Clone, Serialize)]
@@ -96,18 +96,18 @@ pub fn set(store: &mut dyn Store, options: &SetAdminsOptions) -> Result<SetAdmin
         let op = Operation {
             id: 0,
             at: Utc::now(),
-            kind: ADMINS_SET_KIND.into(),
+            kind: OperationKind::AdminsSet,
             os_user: crate::store::current_os_user(),
             archive_digest: None,
             content_digest: Some(digest_after.clone()),
-            outcome: "ok".into(),
+            outcome: Outcome::Ok,
             detail: serde_json::json!({ "before": before, "after": config.admins }),
         };
         outcome = Some((before, config.admins.clone().unwrap_or_default(), digest_before, digest_after));
         Ok((config, op))
     })?;
     let (before, after, content_digest_before, content_digest_after) =
-        outcome.ok_or_else(|| Error::Usage("the store did not save the admins".into()))?;
+        outcome.ok_or_else(|| Error::Internal("the store did not save the admins".into()))?;
     let status = super::migrate::status(store)?;
     Ok(SetAdminsReport {
         store: store.location(),

@@ -12,10 +12,11 @@ use crate::archive::{self, Encoding, Limits, Scope};
 use crate::destination::{self, Delivered, Protected};
 use crate::error::{ArchiveError, Error, Result};
 use crate::host::HostIdentity;
-use crate::model::Counts;
 use crate::model::validate::{Finding, PiFindings, Validator, validate};
+use crate::model::{ApiToken, Configuration, Counts, Pi};
 use crate::progress::SharedProgress;
-use crate::store::{Operation, Store};
+use crate::sink::{Observer, Tee};
+use crate::store::{Operation, OperationKind, Outcome, Store};
 
 /// Where an export goes (see [`crate::destination::Target`]).
 pub use crate::destination::Target as Output;
@@ -92,44 +93,21 @@ pub fn export(store: &mut dyn Store, options: &ExportOptions) -> Result<ExportRe
         // The default: streamed from the store into the archive in bounded memory.
         Encoding::Zstd => {
             options.progress.phase("reading the store and writing the archive", None);
-            let scope = options.scope;
             // The configuration is checked as it streams by, the PIs one at a time against the
             // rest (model::validate::Validator), so that its findings come with the archive.
             let skeleton = std::cell::OnceCell::new();
-            let validator = std::cell::OnceCell::new();
-            let checked = std::cell::RefCell::new((PiFindings::default(), Vec::new()));
-            let feed = |stream: &mut archive::DataStream<'_>| -> Result<()> {
-                // Both callbacks write to the one stream, one after the other.
-                let stream = std::cell::RefCell::new(stream);
-                store.stream_snapshot(
-                    &mut |config, tokens| {
-                        let mut written = config.clone();
-                        if scope == Scope::Migration {
-                            written.admins = None;
-                        }
-                        let _ = skeleton.set(written);
-                        Ok(stream.borrow_mut().start(config, tokens)?)
-                    },
-                    &mut |pi| {
-                        if let Some(config) = skeleton.get() {
-                            let validator = validator.get_or_init(|| Validator::new(config));
-                            let (findings, keys) = &mut *checked.borrow_mut();
-                            validator.check_pi(keys.len(), &pi, findings);
-                            keys.push(pi.key.clone());
-                        }
-                        Ok(stream.borrow_mut().pi(std::borrow::Cow::Owned(pi))?)
-                    },
-                )
+            let mut checker = Checker {
+                scope: options.scope,
+                skeleton: &skeleton,
+                validator: None,
+                findings: PiFindings::default(),
+                keys: Vec::new(),
             };
-            let written = write_streamed(&options.output, &name, &protected, &host, scope, created_at, feed)?;
-            let findings = match skeleton.get() {
-                Some(config) => {
-                    let (pis, keys) = checked.into_inner();
-                    validator.get_or_init(|| Validator::new(config)).finish(pis, keys.iter().map(String::as_str))
-                }
-                None => Vec::new(),
-            };
-            (written, findings)
+            let written =
+                write_streamed(&options.output, &name, &protected, &host, options.scope, created_at, |stream| {
+                    store.stream_snapshot(&mut Tee { observer: &mut checker, sink: stream })
+                })?;
+            (written, checker.finish())
         }
         // Plain JSON is pretty-printed for review; it is built from a snapshot in memory.
         Encoding::Json => {
@@ -140,31 +118,19 @@ pub fn export(store: &mut dyn Store, options: &ExportOptions) -> Result<ExportRe
             if options.scope == Scope::Migration {
                 data.admins = None;
             }
-            let sealed = archive::seal_counted(data, &host, options.scope, snapshot.api_tokens, created_at);
+            let sealed = archive::seal(data, &host, options.scope, snapshot.api_tokens, created_at);
             let shown = shown_path(&options.output, &name);
-            let (delivered, ()) = destination::deliver(
+            let (mut delivered, ()) = destination::deliver(
                 &options.output,
                 &name,
                 &protected,
-                |file, _| {
-                    let mut out = BufWriter::with_capacity(1 << 20, file);
-                    let written = archive::write_sealed(&sealed, &mut out, encoding).map_err(write_error(&shown))?;
-                    out.flush().map_err(|source| Error::File {
-                        action: "cannot write",
-                        path: shown.clone(),
-                        source,
-                    })?;
-                    Ok(written)
-                },
-                |file, written| {
-                    Ok(archive::verify_written(BufReader::with_capacity(1 << 16, file), encoding, written)?)
-                },
+                |file, _| archive::write_json(&sealed, file).map_err(write_error(&shown)),
+                |file, written| Ok(archive::verify_json(BufReader::with_capacity(1 << 16, file), written)?),
             )
             .map(|(delivered, _)| (delivered, ()))?;
-            let mut delivered = delivered;
-            delivered.notes.extend(archive::OverLimits::of(&sealed.archive.data, true));
-            let findings = validate(&sealed.archive.data);
-            ((delivered, sealed.archive.header), findings)
+            delivered.notes.extend(archive::OverLimits::of(&sealed.data, true));
+            let findings = validate(&sealed.data);
+            ((delivered, sealed.header), findings)
         }
     };
     options.progress.finish();
@@ -195,11 +161,11 @@ pub fn export(store: &mut dyn Store, options: &ExportOptions) -> Result<ExportRe
     let logged = store.record(&Operation {
         id: 0,
         at: Utc::now(),
-        kind: "export".into(),
+        kind: OperationKind::Export,
         os_user: crate::store::current_os_user(),
         archive_digest: Some(report.integrity_digest.clone()),
         content_digest: Some(report.content_digest.clone()),
-        outcome: "ok".into(),
+        outcome: Outcome::Ok,
         // The log names the archive by its absolute path: the command's directory is forgotten.
         detail: serde_json::json!({
             "path": if report.to_stdout && report.path == "-" { report.path.clone() } else { super::absolute(Path::new(&report.path)).display().to_string() },
@@ -217,19 +183,50 @@ pub fn export(store: &mut dyn Store, options: &ExportOptions) -> Result<ExportRe
     Ok(report)
 }
 
+/// Checks the configuration an export streams (SPEC.md section 10), a PI at a time against
+/// the rest, as the archive will hold it (a migration archive without the admins).
+struct Checker<'a> {
+    scope: Scope,
+    skeleton: &'a std::cell::OnceCell<Configuration>,
+    validator: Option<Validator<'a>>,
+    findings: PiFindings,
+    keys: Vec<String>,
+}
+
+impl Checker<'_> {
+    fn finish(self) -> Vec<Finding> {
+        match self.validator {
+            Some(validator) => validator.finish(self.findings, self.keys.iter().map(String::as_str)),
+            None => Vec::new(),
+        }
+    }
+}
+
+impl<'a> Observer for &mut Checker<'a> {
+    fn start(&mut self, config: &Configuration, _: &[ApiToken]) -> Result<()> {
+        let mut written = config.clone();
+        if self.scope == Scope::Migration {
+            written.admins = None;
+        }
+        let skeleton: &'a std::cell::OnceCell<Configuration> = self.skeleton;
+        self.validator = Some(Validator::new(skeleton.get_or_init(|| written)));
+        Ok(())
+    }
+
+    fn pi(&mut self, pi: &Pi) -> Result<()> {
+        if let Some(validator) = &self.validator {
+            validator.check_pi(self.keys.len(), pi, &mut self.findings);
+            self.keys.push(pi.key.clone());
+        }
+        Ok(())
+    }
+}
+
 /// The header of the archive in `file`, once the archive has verified (integrity, digests,
 /// counts): what rotation orders and matches archives by.
-fn verified_header(file: std::fs::File) -> Result<archive::Header> {
-    let limits = Limits::default();
-    let clone = file.try_clone().map_err(ArchiveError::Io)?;
-    let source = archive::stream::FileSource::new(clone, |f| BufReader::with_capacity(1 << 16, f));
-    if let Some(streamed) = archive::stream::validate(&source, &limits) {
-        return Ok(streamed.header);
-    }
-    // Not in the streaming reader's layout: the full reader decides.
-    let mut file = file;
-    std::io::Seek::rewind(&mut file).map_err(ArchiveError::Io)?;
-    Ok(archive::read(BufReader::with_capacity(1 << 16, file), &limits)?.header)
+fn verified_header(file: std::fs::File, path: &Path) -> Result<archive::Header> {
+    let input = archive::Input::File(path.to_path_buf());
+    Ok(archive::Reader::open_file(file, &input, &Limits::default(), &crate::progress::silent())?.verify()?.header)
 }
 
 /// The destination as messages name it before it is written.

@@ -9,37 +9,29 @@
 //!
 //! # Memory
 //!
-//! An archive file as `export` writes it is imported in streaming passes
-//! (`archive::stream`), so memory does not grow with the configuration: the check reads the
-//! small part of `data` (pass 1), then reads and checks the PIs on a second thread while the
-//! store's PIs are streamed beside them to compute the plan by key (pass 2, a merge of two
-//! key-ordered sides; see [`diff::Planner`]); under the lock, the safety backup is written from
-//! the store's rows as they are read, and the archive's PIs go into the store as a third pass
-//! reads them. That pass recomputes the digests and compares the bytes outside the PIs with
-//! pass 1's, so the rows written are exactly those checked: a file changed since the check
-//! makes the import fail before its commit, with the store unchanged.
-//!
-//! Standard input, and any archive the streaming reader does not take (an older format version,
-//! an unusual layout, anything wrong with it), go through the whole-document path: the archive
-//! is read into memory by `archive::read`, which also gives the exact error for a bad one.
+//! The archive is read by [`archive::Reader`] in passes, so memory does not grow with the
+//! configuration: the check gets the PIs as they are verified while the store's PIs are
+//! streamed beside them to compute the plan by key (a merge of two key-ordered sides; see
+//! [`diff::Planner`]); under the lock, the safety backup is written from the store's rows as
+//! they are read, and the archive's PIs go into the store as another pass reads them. Every pass
+//! is verified again, so the rows written are exactly those checked: a file changed since the
+//! check makes the import fail before its commit, with the store unchanged.
 
-use std::cell::RefCell;
-use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use chrono::Utc;
 use serde::Serialize;
 
 use super::Input;
 use super::diff::{self, Plan};
-use crate::archive::stream::{self, Skeleton};
 use crate::archive::{self, ContentDigester, Header, Limits, Scope};
 use crate::error::{ArchiveError, Error, Result};
-use crate::host::HostIdentity;
+use crate::host::{HostIdentity, HostMatch};
 use crate::model::validate::Finding;
 use crate::model::{Configuration, Pi};
 use crate::progress::SharedProgress;
-use crate::store::{ConfigOut, Operation, ReadCurrent, Replacement, Store};
+use crate::sink::ConfigSink;
+use crate::store::{Operation, OperationKind, Outcome, ReadCurrent, Replacement, Store};
 
 /// What to import.
 #[derive(Debug, Clone)]
@@ -68,27 +60,15 @@ pub struct Checked {
     /// What importing it changes now.
     pub plan: Plan,
     /// `identity`, or `alias` when the archive comes from an accepted earlier identity.
-    pub host_match: &'static str,
+    pub host_match: HostMatch,
     /// Content digest of what the store held when the plan was made.
     pub content_digest_before: String,
-    /// The configuration to write, or where to read it again.
-    data: Data,
-}
-
-/// Where the checked configuration is.
-#[derive(Debug)]
-enum Data {
-    /// Read whole (standard input, or an archive the streaming reader does not take).
-    Whole(Configuration),
-    /// In the file, read again when it is written; the small part is kept.
-    File {
-        /// The archive file.
-        path: PathBuf,
-        /// What pass 1 read.
-        skeleton: Skeleton,
-        /// How many rows the configuration has ([`Configuration::row_count`]).
-        rows: u64,
-    },
+    /// Why the archive is read whole rather than streamed, if it is.
+    pub read_whole: Option<String>,
+    /// How many rows the archive's configuration has ([`Configuration::row_count`]).
+    rows: u64,
+    /// The archive, read again when it is written.
+    reader: archive::Reader,
 }
 
 /// What an import did, or would do (`dry_run`).
@@ -99,7 +79,7 @@ pub struct ImportReport {
     /// Nothing was written.
     pub dry_run: bool,
     /// `identity` or `alias`.
-    pub host_match: &'static str,
+    pub host_match: HostMatch,
     /// Changes per entity kind.
     pub plan: Plan,
     /// Findings in the archive: warnings, and the semantic errors `--allow-invalid` let through.
@@ -115,6 +95,9 @@ pub struct ImportReport {
     pub content_digest_before: String,
     /// Content digest of the store's configuration after (the archive's).
     pub content_digest_after: String,
+    /// Why the archive was read whole rather than streamed, when it was; informative.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub read_whole: Option<String>,
 }
 
 /// Reads and checks the archive against the store; writes nothing.
@@ -124,66 +107,11 @@ pub struct ImportReport {
 /// [`Error::Archive`] (exit 3, 5, 6), [`Error::Invalid`] (3), [`Error::Usage`] for a migration
 /// archive, [`Error::OtherHost`] (4), [`Error::Store`] (7).
 pub fn check(store: &mut dyn Store, options: &ImportOptions) -> Result<Checked> {
-    if let Some(checked) = check_streamed(store, options)? {
-        return Ok(checked);
-    }
-    let (archive, findings) =
-        super::read_checked_archive(&options.input, &options.limits, &options.progress, options.allow_invalid)?;
-    let host_match = check_scope_and_host(store, options, &archive.header)?;
-    if store.refuses_nul_in_text()
-        && let Some(f) = super::nul_in_text(&archive.data, "/data", &store.location())
-    {
-        return Err(Error::Invalid { context: options.input.to_string(), findings: vec![f] });
-    }
-    options.progress.phase("comparing with the store", None);
-    let current = store.snapshot()?;
-    let plan = diff::plan(&current.config, &archive.data);
-    let content_digest_before = archive::content_digest(&current.config);
-    Ok(Checked {
-        header: archive.header,
-        findings,
-        plan,
-        host_match,
-        content_digest_before,
-        data: Data::Whole(archive.data),
-    })
-}
-
-/// The rules after the archive itself: a full archive (not a migration archive), of this host
-/// or of one of its accepted aliases. Returns how the host matched.
-fn check_scope_and_host(store: &mut dyn Store, options: &ImportOptions, header: &Header) -> Result<&'static str> {
-    if header.scope != Scope::Full {
-        return Err(Error::Usage(format!(
-            "{} is a migration archive (without admins): it is input for `migrate` on a cloud site, not a backup to restore",
-            options.input
-        )));
-    }
-    let host = store.host()?;
-    let source = header.source.identity();
-    if source == host.identity {
-        Ok("identity")
-    } else if host.aliases.contains(&source) {
-        Ok("alias")
-    } else {
-        Err(other_host(&source, &host.identity))
-    }
-}
-
-/// Opens the archive file for one streaming pass ([`super::open_pass`]).
-fn open_pass(path: &Path, options: &ImportOptions, phase: &str) -> Option<impl Read + Send + use<>> {
-    super::open_pass(path, &options.progress, phase).ok()
-}
-
-/// [`check`] in streaming passes over a regular file (see the module's "Memory"); `None` when
-/// the streaming reader does not take the input, for the whole-document path to decide.
-fn check_streamed(store: &mut dyn Store, options: &ImportOptions) -> Result<Option<Checked>> {
-    let Input::File(path) = &options.input else { return Ok(None) };
-    let Some(source) = super::file_source(path, &options.progress, "reading").ok() else { return Ok(None) };
-    let Some(skeleton) = stream::read_skeleton(&source, &options.limits) else { return Ok(None) };
-    let Some(reader) = open_pass(path, options, "checking") else { return Ok(None) };
+    let mut reader = archive::Reader::open(&options.input, &options.limits, &options.progress)?;
+    let skeleton = reader.data().clone();
     // A store that cannot hold a NUL has every PI of the archive looked at as the plan is made.
     let refuses_nul = store.refuses_nul_in_text().then(|| store.location());
-    let (verdict, planned) = stream::check_pis(reader, &options.limits, &skeleton, |archive_pis| {
+    let (verified, (planned, nul)) = reader.pass("checking", |archive_pis| {
         let mut nul = None;
         let mut index = 0usize;
         let mut checked = archive_pis.inspect(|pi| {
@@ -194,28 +122,47 @@ fn check_streamed(store: &mut dyn Store, options: &ImportOptions) -> Result<Opti
             }
             index += 1;
         });
-        let planned =
-            plan_against(&mut |start, each_pi| store.stream_snapshot(start, each_pi), skeleton.data(), &mut checked)?;
-        Ok::<_, Error>((planned, nul))
-    });
-    // Only a verdict makes the plan meaningful (the PIs seen were exactly the checked ones).
-    let Some(streamed) = verdict else { return Ok(None) };
-    let findings = super::with_header_rules(streamed.findings, &streamed.header, streamed.has_admins);
-    let findings = super::refuse_invalid(&options.input.to_string(), findings, options.allow_invalid)?;
-    let host_match = check_scope_and_host(store, options, &streamed.header)?;
-    let (planned, nul) = planned?;
-    let skeleton_nul = refuses_nul.as_ref().and_then(|location| super::nul_in_text(skeleton.data(), "/data", location));
+        // The plan's own errors (the store's) come after the archive's and the host's.
+        let planned = plan_against(&mut |sink| store.stream_snapshot(sink), &skeleton, &mut checked);
+        Ok((planned, nul))
+    })?;
+    let findings = verified.accept(&options.input.to_string(), options.allow_invalid)?;
+    let host_match = check_scope_and_host(store, options, &verified.header)?;
+    let planned = planned?;
+    let skeleton_nul = refuses_nul.as_ref().and_then(|location| super::nul_in_text(&skeleton, "/data", location));
     if let Some(f) = skeleton_nul.or(nul) {
         return Err(Error::Invalid { context: options.input.to_string(), findings: vec![f] });
     }
-    Ok(Some(Checked {
-        header: streamed.header,
+    Ok(Checked {
+        header: verified.header,
         findings,
         plan: planned.plan,
         host_match,
         content_digest_before: planned.content_digest_before,
-        data: Data::File { path: path.clone(), skeleton, rows: planned.archive_rows },
-    }))
+        read_whole: reader.fallback().map(str::to_owned),
+        rows: planned.archive_rows,
+        reader,
+    })
+}
+
+/// The rules after the archive itself: a full archive (not a migration archive), of this host
+/// or of one of its accepted aliases. Returns how the host matched.
+fn check_scope_and_host(store: &mut dyn Store, options: &ImportOptions, header: &Header) -> Result<HostMatch> {
+    if header.scope != Scope::Full {
+        return Err(Error::Usage(format!(
+            "{} is a migration archive (without admins): it is input for `migrate` on a cloud site, not a backup to restore",
+            options.input
+        )));
+    }
+    let host = store.host()?;
+    let source = header.source.identity();
+    if source == host.identity {
+        Ok(HostMatch::Identity)
+    } else if host.aliases.contains(&source) {
+        Ok(HostMatch::Alias)
+    } else {
+        Err(other_host(&source, &host.identity))
+    }
 }
 
 /// What [`plan_against`] found.
@@ -235,35 +182,48 @@ fn plan_against(
     skeleton: &Configuration,
     archive_pis: &mut dyn Iterator<Item = Pi>,
 ) -> Result<Planned> {
-    let mut archive_pis = archive_pis.peekable();
-    let mut archive_rows = skeleton.row_count();
-    let state: RefCell<Option<(diff::Planner, ContentDigester)>> = RefCell::new(None);
-    let not_started = || Error::Usage("the store handed over PIs before the rest of its configuration".into());
-    read_current(
-        &mut |current, _| {
-            *state.borrow_mut() = Some((diff::Planner::new(current, skeleton), ContentDigester::new(current)));
-            Ok(())
-        },
-        &mut |pi| {
-            let mut state = state.borrow_mut();
-            let (planner, digest) = state.as_mut().ok_or_else(not_started)?;
-            digest.pi(&pi);
-            while let Some(added) = archive_pis.next_if(|a| a.key < pi.key) {
-                archive_rows += added.row_count();
-                planner.pi(None, Some(&added));
-            }
-            let same = archive_pis.next_if(|a| a.key == pi.key);
-            archive_rows += same.as_ref().map_or(0, Pi::row_count);
-            planner.pi(Some(&pi), same.as_ref());
-            Ok(())
-        },
-    )?;
-    let (mut planner, digest) = state.into_inner().ok_or_else(not_started)?;
-    for added in archive_pis {
+    let mut sink = PlanSink { skeleton, archive_pis: archive_pis.peekable(), started: None, archive_rows: 0 };
+    read_current(&mut sink)?;
+    let (mut planner, digest) = sink.started.take().ok_or_else(not_started)?;
+    let mut archive_rows = skeleton.row_count() + sink.archive_rows;
+    for added in sink.archive_pis {
         archive_rows += added.row_count();
         planner.pi(None, Some(&added));
     }
     Ok(Planned { plan: planner.finish(), content_digest_before: digest.finish(), archive_rows })
+}
+
+fn not_started() -> Error {
+    Error::Internal("the store handed over PIs before the rest of its configuration".into())
+}
+
+/// The store's side of [`plan_against`]: each PI of the store is planned against the archive's
+/// PIs up to its key, and digested.
+struct PlanSink<'a, I: Iterator<Item = Pi>> {
+    skeleton: &'a Configuration,
+    archive_pis: std::iter::Peekable<I>,
+    started: Option<(diff::Planner, ContentDigester)>,
+    archive_rows: u64,
+}
+
+impl<I: Iterator<Item = Pi>> ConfigSink for PlanSink<'_, I> {
+    fn start(&mut self, current: &Configuration, _: &[crate::model::ApiToken]) -> Result<()> {
+        self.started = Some((diff::Planner::new(current, self.skeleton), ContentDigester::new(current)));
+        Ok(())
+    }
+
+    fn pi(&mut self, pi: Pi) -> Result<()> {
+        let (planner, digest) = self.started.as_mut().ok_or_else(not_started)?;
+        digest.pi(&pi);
+        while let Some(added) = self.archive_pis.next_if(|a| a.key < pi.key) {
+            self.archive_rows += added.row_count();
+            planner.pi(None, Some(&added));
+        }
+        let same = self.archive_pis.next_if(|a| a.key == pi.key);
+        self.archive_rows += same.as_ref().map_or(0, Pi::row_count);
+        planner.pi(Some(&pi), same.as_ref());
+        Ok(())
+    }
 }
 
 /// The error for an archive of another host, naming both, with the way forward that fits: an
@@ -309,6 +269,7 @@ pub fn dry_run_report(options: &ImportOptions, checked: Checked) -> Result<Impor
         safety_backup_notes: Vec::new(),
         content_digest_before: checked.content_digest_before,
         content_digest_after: checked.header.content_digest,
+        read_whole: checked.read_whole,
     })
 }
 
@@ -321,21 +282,23 @@ pub fn dry_run_report(options: &ImportOptions, checked: Checked) -> Result<Impor
 /// store is unchanged.
 pub fn apply(store: &mut dyn Store, options: &ImportOptions, checked: Checked) -> Result<ImportReport> {
     let host = store.host()?.identity;
-    let Checked { header, findings, host_match, content_digest_before, plan, data } = checked;
+    let Checked { header, findings, host_match, content_digest_before, plan, rows, reader, read_whole } = checked;
     options.progress.phase("waiting for the store's write lock", None);
     let mut replacement = Import {
         options,
         host,
         header: &header,
         host_match,
-        data,
+        reader,
+        rows,
         checked_before: content_digest_before,
         plan,
         outcome: None,
     };
     store.replace_streamed(&mut replacement)?;
     options.progress.finish();
-    let (backup, plan) = replacement.outcome.ok_or_else(|| Error::Usage("the store did not run the import".into()))?;
+    let (backup, plan) =
+        replacement.outcome.ok_or_else(|| Error::Internal("the store did not run the import".into()))?;
     Ok(ImportReport {
         input: options.input.to_string(),
         dry_run: false,
@@ -347,6 +310,7 @@ pub fn apply(store: &mut dyn Store, options: &ImportOptions, checked: Checked) -
         safety_backup_notes: backup.notes,
         content_digest_before: backup.content_digest,
         content_digest_after: header.content_digest,
+        read_whole,
     })
 }
 
@@ -356,8 +320,9 @@ struct Import<'a> {
     options: &'a ImportOptions,
     host: HostIdentity,
     header: &'a Header,
-    host_match: &'static str,
-    data: Data,
+    host_match: HostMatch,
+    reader: archive::Reader,
+    rows: u64,
     /// The store's content digest when the plan was made by [`check`].
     checked_before: String,
     /// That plan, still right if the store has not changed since.
@@ -378,28 +343,20 @@ impl Replacement for Import<'_> {
             std::mem::take(&mut self.plan)
         } else {
             options.progress.phase("comparing with the store", None);
-            match &self.data {
-                Data::Whole(config) => diff::plan(&crate::store::collect(current)?.config, config),
-                Data::File { path, skeleton, .. } => {
-                    let reader = open_pass(path, options, "comparing").ok_or_else(|| changed(path))?;
-                    let (verdict, planned) = stream::check_pis(reader, &options.limits, skeleton, |pis| {
-                        plan_against(current, skeleton.data(), pis)
-                    });
-                    let planned = planned?;
-                    same_archive(self.header, verdict, path)?;
-                    planned.plan
-                }
-            }
+            let skeleton = self.reader.data().clone();
+            let (verified, planned) = self.reader.pass("comparing", |pis| plan_against(current, &skeleton, pis))?;
+            same_archive(self.header, &verified.header, self.reader.input())?;
+            planned.plan
         };
         let header = self.header;
         let op = Operation {
             id: 0,
             at: Utc::now(),
-            kind: "import".into(),
+            kind: OperationKind::Import,
             os_user: crate::store::current_os_user(),
             archive_digest: Some(header.integrity_digest.clone()),
             content_digest: Some(header.content_digest.clone()),
-            outcome: "ok".into(),
+            outcome: Outcome::Ok,
             detail: serde_json::json!({
                 "input": options.input.absolute(),
                 "source_fingerprint": header.source.fingerprint,
@@ -409,61 +366,37 @@ impl Replacement for Import<'_> {
             }),
         };
         self.outcome = Some((backup, plan));
-        let rows = match &self.data {
-            Data::Whole(config) => config.row_count(),
-            Data::File { rows, .. } => *rows,
-        };
+        let rows = self.rows;
         options.progress.phase("replacing the configuration", None);
         Ok((op, rows))
     }
 
-    fn write(&mut self, out: &mut dyn ConfigOut) -> Result<()> {
-        let (header, options) = (self.header, self.options);
-        match &mut self.data {
-            Data::Whole(config) => {
-                config.sort();
-                let pis = std::mem::take(&mut config.pis);
-                out.start(config)?;
-                for pi in pis {
-                    out.pi(pi)?;
-                }
-                Ok(())
+    fn write(&mut self, out: &mut dyn ConfigSink) -> Result<()> {
+        out.start(self.reader.data(), &[])?;
+        let (verified, ()) = self.reader.pass("importing", |pis| {
+            for pi in pis {
+                out.pi(pi)?;
             }
-            Data::File { path, skeleton, .. } => {
-                out.start(skeleton.data())?;
-                let reader = open_pass(path, options, "importing").ok_or_else(|| changed(path))?;
-                let (verdict, written) = stream::check_pis(reader, &options.limits, skeleton, |pis| {
-                    for pi in pis {
-                        out.pi(pi)?;
-                    }
-                    Ok::<(), Error>(())
-                });
-                written?;
-                same_archive(header, verdict, path)
-            }
-        }
+            Ok(())
+        })?;
+        out.finish()?;
+        same_archive(self.header, &verified.header, self.reader.input())
     }
 }
 
-/// Whether a later pass over the file read the archive that was checked (`header`): the same
-/// bytes outside the PIs (compared by `check_pis`) and PIs with the same digests.
-fn same_archive(header: &Header, verdict: Option<stream::Streamed>, path: &Path) -> Result<()> {
-    match verdict {
-        Some(s)
-            if s.header.integrity_digest == header.integrity_digest
-                && s.header.content_digest == header.content_digest =>
-        {
-            Ok(())
-        }
-        _ => Err(changed(path)),
+/// Whether a later pass read the archive that was checked (`checked`): the reader verified it
+/// again, and it has the same digests.
+fn same_archive(checked: &Header, read: &Header, input: &Input) -> Result<()> {
+    if read.integrity_digest == checked.integrity_digest && read.content_digest == checked.content_digest {
+        return Ok(());
     }
+    Err(changed(input))
 }
 
 /// The archive file no longer reads as it did when it was checked.
-fn changed(path: &Path) -> Error {
+fn changed(input: &Input) -> Error {
     Error::Archive(ArchiveError::Integrity(format!(
-        "{} changed or became unreadable after it was checked; nothing was imported (check it and run the import again)",
-        path.display()
+        "{input} changed or became unreadable after it was checked; nothing was imported (check it and run the import again)"
     )))
 }
 

@@ -8,7 +8,7 @@ use crate::error::Result;
 use crate::host::HostIdentity;
 use crate::model::Counts;
 use crate::sample::{self, SampleSize};
-use crate::store::{self, Location, Operation};
+use crate::store::{self, Location, Operation, OperationKind, Outcome};
 
 /// What to create.
 #[derive(Debug, Clone)]
@@ -52,11 +52,11 @@ pub fn init(options: &InitOptions) -> Result<InitReport> {
             let op = Operation {
                 id: 0,
                 at: Utc::now(),
-                kind: "sample".into(),
+                kind: OperationKind::Sample,
                 os_user: crate::store::current_os_user(),
                 archive_digest: None,
                 content_digest: Some(digest.clone()),
-                outcome: "ok".into(),
+                outcome: Outcome::Ok,
                 detail: serde_json::json!({ "sample": format!("{size:?}").to_lowercase() }),
             };
             Ok((sample.clone(), op))

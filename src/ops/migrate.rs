@@ -34,17 +34,10 @@ use crate::migration::{
 use crate::model::validate::Finding;
 use crate::model::{Configuration, Counts, Settings};
 use crate::progress::SharedProgress;
-use crate::store::{Operation, Store};
+use crate::store::{Operation, OperationKind, Outcome, Store};
 
 /// Ativo's documented warning, quoted when a run would overwrite changes made on the cloud.
 pub const CLOUD_CHANGES_WARNING: &str = "Do not run a migration of Ativo Programs data when you already started to make changes in Ativo on the cloud. The migration overwrites the configuration changes each time.";
-
-/// Log entry kind of a migration run.
-pub const MIGRATE_KIND: &str = "migrate";
-/// Log entry kind of `admins set`.
-pub const ADMINS_SET_KIND: &str = "admins-set";
-/// Log entry kind of `migration reset`.
-pub const RESET_KIND: &str = "migration-reset";
 
 /// The layout version of the JSON reports of `migrate`, `migration status`, `migration reset`
 /// and `migration references` (SPEC.md, 12.2): a change that removes or renames a member
@@ -583,8 +576,12 @@ pub fn same_source(a: &SourceHost, b: &SourceHost) -> bool {
 
 /// The successful `migrate` entries since the last `migration reset`, oldest first.
 fn runs_since_reset(ops: &[Operation]) -> impl Iterator<Item = &Operation> {
-    let since = ops.iter().rev().find(|op| op.kind == RESET_KIND && op.outcome == "ok").map_or(i64::MIN, |op| op.id);
-    ops.iter().filter(move |op| op.kind == MIGRATE_KIND && op.outcome == "ok" && op.id > since)
+    let since = ops
+        .iter()
+        .rev()
+        .find(|op| op.kind == OperationKind::MigrationReset && op.outcome == Outcome::Ok)
+        .map_or(i64::MIN, |op| op.id);
+    ops.iter().filter(move |op| op.kind == OperationKind::Migrate && op.outcome == Outcome::Ok && op.id > since)
 }
 
 fn read_detail(op: &Operation) -> Result<MigrateDetail> {
@@ -1053,11 +1050,11 @@ pub fn apply(store: &mut dyn Store, options: &MigrateOptions, checked: Checked) 
         let op = Operation {
             id: 0,
             at: Utc::now(),
-            kind: MIGRATE_KIND.into(),
+            kind: OperationKind::Migrate,
             os_user: crate::store::current_os_user(),
             archive_digest: Some(checked.header.integrity_digest.clone()),
             content_digest: Some(after.clone()),
-            outcome: "ok".into(),
+            outcome: Outcome::Ok,
             detail: serde_json::to_value(&detail).unwrap_or_default(),
         };
         options.progress.phase("replacing the configuration", None);
@@ -1071,7 +1068,8 @@ pub fn apply(store: &mut dyn Store, options: &MigrateOptions, checked: Checked) 
     }
     applied?;
     options.progress.finish();
-    let (safety_backup, after) = outcome.ok_or_else(|| Error::Usage("the store did not run the migration".into()))?;
+    let (safety_backup, after) =
+        outcome.ok_or_else(|| Error::Internal("the store did not run the migration".into()))?;
     Ok(report(options, checked, false, MigrationState::Incomplete, Some(safety_backup), Some(after), None, &location))
 }
 
@@ -1081,14 +1079,12 @@ pub fn apply(store: &mut dyn Store, options: &MigrateOptions, checked: Checked) 
 fn concurrent_writer(store: &mut dyn Store, log_basis: Option<i64>) -> Result<Option<Error>> {
     let ops = store.operations()?;
     let after = log_basis.unwrap_or(i64::MIN);
-    let Some(op) = ops
-        .iter()
-        .rev()
-        .find(|op| op.id > after && op.outcome == "ok" && matches!(op.kind.as_str(), MIGRATE_KIND | "import"))
-    else {
+    let Some(op) = ops.iter().rev().find(|op| {
+        op.id > after && op.outcome == Outcome::Ok && matches!(op.kind, OperationKind::Migrate | OperationKind::Import)
+    }) else {
         return Ok(None);
     };
-    let what = if op.kind == MIGRATE_KIND { "another migration" } else { "an import" };
+    let what = if op.kind == OperationKind::Migrate { "another migration" } else { "an import" };
     Ok(Some(refused(
         format!(
             "{what} (log entry #{}, at {}, by {}) held the store's write lock and replaced the cloud configuration while this migration was waiting for it; nothing was written by this run",
@@ -1211,7 +1207,11 @@ pub fn status(store: &mut dyn Store) -> Result<StatusReport> {
     let host = store.host()?.identity;
     let ops = store.operations()?;
     let location = store.location();
-    let reset = ops.iter().rev().find(|op| op.kind == RESET_KIND && op.outcome == "ok").map(LogRef::of);
+    let reset = ops
+        .iter()
+        .rev()
+        .find(|op| op.kind == OperationKind::MigrationReset && op.outcome == Outcome::Ok)
+        .map(LogRef::of);
     let runs: Vec<&Operation> = runs_since_reset(&ops).collect();
     let (Some(first), Some(op)) = (runs.first(), runs.last()) else {
         let mut pending = Vec::new();
@@ -1240,8 +1240,10 @@ pub fn status(store: &mut dyn Store) -> Result<StatusReport> {
     };
     let detail = read_detail(op)?;
     let first_detail = read_detail(first)?;
-    let admins_set =
-        ops.iter().rfind(|a| a.kind == ADMINS_SET_KIND && a.outcome == "ok" && a.id > op.id).map(LogRef::of);
+    let admins_set = ops
+        .iter()
+        .rfind(|a| a.kind == OperationKind::AdminsSet && a.outcome == Outcome::Ok && a.id > op.id)
+        .map(LogRef::of);
     let current = store.snapshot()?.config;
     let changed = migrated_digest(&current) != detail.migrated_content_digest;
     let is_rolled_back = changed && rolled_back(&first_detail, &current);
@@ -1424,11 +1426,11 @@ pub fn reset(store: &mut dyn Store, safety_dir: &Path, plan: ResetPlan) -> Resul
         let op = Operation {
             id: 0,
             at: Utc::now(),
-            kind: RESET_KIND.into(),
+            kind: OperationKind::MigrationReset,
             os_user: crate::store::current_os_user(),
             archive_digest: None,
             content_digest: Some(plan.basis.clone()),
-            outcome: "ok".into(),
+            outcome: Outcome::Ok,
             detail: serde_json::json!({
                 "previous_source": detail.source,
                 "last_run": last_id,

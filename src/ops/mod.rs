@@ -9,84 +9,20 @@ pub mod host;
 pub mod import;
 pub mod init;
 pub mod inspect;
+pub mod log;
 pub mod migrate;
 pub mod safety;
 pub mod validate;
 
-use std::fs::File;
-use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
 use crate::archive::{self, Archive, Limits};
-use crate::error::{Error, Result};
-use crate::progress::{ProgressReader, SharedProgress};
+use crate::error::Result;
+use crate::progress::SharedProgress;
 
-/// Where an archive comes from: a file, or standard input (`-`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(into = "String")]
-pub enum Input {
-    /// A file path.
-    File(PathBuf),
-    /// Standard input.
-    Stdin,
-}
-
-impl Input {
-    /// `-` is standard input, anything else a path.
-    pub fn parse(s: &str) -> Self {
-        if s == "-" { Input::Stdin } else { Input::File(PathBuf::from(s)) }
-    }
-
-    /// The input as the operations log records it: a file as an absolute path (a relative one
-    /// means nothing once the command's working directory is forgotten), or `<stdin>`.
-    pub fn absolute(&self) -> String {
-        match self {
-            Input::Stdin => self.to_string(),
-            Input::File(path) => absolute(path).display().to_string(),
-        }
-    }
-
-    /// The size in bytes, when it is a regular file.
-    pub fn size(&self) -> Option<u64> {
-        match self {
-            Input::Stdin => None,
-            Input::File(path) => std::fs::metadata(path).ok().filter(|m| m.is_file()).map(|m| m.len()),
-        }
-    }
-
-    /// Opens the input for reading.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::File`] when the file cannot be opened.
-    pub fn open(&self) -> Result<Box<dyn Read>> {
-        match self {
-            Input::Stdin => Ok(Box::new(std::io::stdin().lock())),
-            Input::File(path) => File::open(path).map(|f| Box::new(f) as Box<dyn Read>).map_err(|source| Error::File {
-                action: "cannot read",
-                path: path.clone(),
-                source,
-            }),
-        }
-    }
-}
-
-impl std::fmt::Display for Input {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Input::Stdin => f.write_str("<stdin>"),
-            Input::File(p) => write!(f, "{}", p.display()),
-        }
-    }
-}
-
-impl From<Input> for String {
-    fn from(input: Input) -> String {
-        input.to_string()
-    }
-}
+pub use crate::archive::Input;
 
 /// `path` made absolute against the current directory (symbolic links are not resolved, so it
 /// names the file as the user did), for the operations log and reports. A path that cannot be
@@ -123,76 +59,16 @@ pub(crate) fn file_kind(meta: &std::fs::Metadata) -> &'static str {
     }
 }
 
-/// Opens a regular file for one pass of the streaming reader (`archive::stream`), reporting the
-/// bytes read as the phase `<phase> <path>`.
-///
-/// # Errors
-///
-/// When the file cannot be opened or is not a regular file (a pipe cannot be read twice).
-pub(crate) fn open_pass(
-    path: &Path,
-    progress: &SharedProgress,
-    phase: &str,
-) -> std::io::Result<impl Read + Send + use<>> {
-    let meta = std::fs::metadata(path)?;
-    if !meta.is_file() {
-        return Err(std::io::Error::other("not a regular file"));
-    }
-    progress.phase(&format!("{phase} {}", path.display()), Some(meta.len()));
-    let file = File::open(path)?;
-    Ok(BufReader::with_capacity(1 << 16, ProgressReader::new(file, progress.clone())))
-}
-
-/// A regular file as the streaming reader's [`archive::stream::Source`]: its passes report the
-/// bytes read as the phase `<phase> <path>`; pass 1 reads the ends of the file directly.
-///
-/// # Errors
-///
-/// When the file cannot be opened or is not a regular file (a pipe cannot be read twice).
-pub(crate) fn file_source(
-    path: &Path,
-    progress: &SharedProgress,
-    phase: &str,
-) -> std::io::Result<archive::stream::FileSource<impl Fn(File) -> BufReader<ProgressReader<File>> + use<>>> {
-    let file = File::open(path)?;
-    let meta = file.metadata()?;
-    if !meta.is_file() {
-        return Err(std::io::Error::other("not a regular file"));
-    }
-    let (progress, label, len) = (progress.clone(), format!("{phase} {}", path.display()), meta.len());
-    Ok(archive::stream::FileSource::new(file, move |file| {
-        progress.phase(&label, Some(len));
-        BufReader::with_capacity(1 << 16, ProgressReader::new(file, progress.clone()))
-    }))
-}
-
 /// Reads and checks an archive from `input` (integrity, version, shape, counts; not semantics).
 ///
 /// # Errors
 ///
 /// [`Error::File`] when it cannot be opened, [`Error::Archive`] for anything wrong inside.
 pub fn read_archive(input: &Input, limits: &Limits) -> Result<Archive> {
-    read_archive_with(input, limits, &crate::progress::silent())
+    Ok(archive::Reader::open(input, limits, &crate::progress::silent())?.read_all()?.0)
 }
 
-/// [`read_archive`], reporting the bytes read as the phase `reading <input>`.
-///
-/// # Errors
-///
-/// As [`read_archive`].
-pub fn read_archive_with(input: &Input, limits: &Limits, progress: &SharedProgress) -> Result<Archive> {
-    progress.phase(&format!("reading {input}"), input.size());
-    let reader = ProgressReader::new(input.open()?, progress.clone());
-    archive::read(BufReader::with_capacity(1 << 16, reader), limits).map_err(|e| match e {
-        // A read that fails (a directory, a device error) is about the file, not the archive.
-        crate::error::ArchiveError::Io(source) => {
-            Error::File { action: "cannot read", path: PathBuf::from(input.to_string()), source }
-        }
-        other => other.into(),
-    })
-}
-
-/// Reads an archive and checks its semantics: what every consumer of an archive needs.
+/// Reads an archive and checks its semantics: what every consumer of a whole archive needs.
 ///
 /// # Errors
 ///
@@ -202,115 +78,12 @@ pub fn read_valid_archive(
     limits: &Limits,
     progress: &SharedProgress,
 ) -> Result<(Archive, Vec<crate::model::validate::Finding>)> {
-    read_checked_archive(input, limits, progress, false)
-}
-
-/// [`read_valid_archive`], where `allow_invalid` lets semantic errors of the configuration
-/// through (see [`refuse_invalid`]).
-///
-/// # Errors
-///
-/// As [`read_valid_archive`].
-pub fn read_checked_archive(
-    input: &Input,
-    limits: &Limits,
-    progress: &SharedProgress,
-    allow_invalid: bool,
-) -> Result<(Archive, Vec<crate::model::validate::Finding>)> {
-    let archive = read_archive_with(input, limits, progress)?;
-    progress.phase("checking semantics", None);
-    let findings = refuse_invalid(&input.to_string(), check_semantics(&archive), allow_invalid)?;
+    let (archive, findings) = archive::Reader::open(input, limits, progress)?.read_all()?;
+    let findings = archive::refuse_invalid(&input.to_string(), findings, false)?;
     Ok((archive, findings))
 }
 
-/// Whether a finding is one that `--allow-invalid` waives: an error of the configuration's
-/// semantic rules (SPEC.md section 10). The header rules (`archive.*`: the scope and its admins,
-/// the recorded fingerprint) guard the scope and the host, which are never waived.
-pub fn waivable(finding: &crate::model::validate::Finding) -> bool {
-    !finding.code.starts_with("archive.")
-}
-
-/// `findings` back when they allow going on: no error at all, or, with `allow_invalid`, only
-/// errors that [`waivable`] says may be waived.
-///
-/// # Errors
-///
-/// [`Error::Invalid`] naming `context` with all the findings otherwise.
-pub fn refuse_invalid(
-    context: &str,
-    findings: Vec<crate::model::validate::Finding>,
-    allow_invalid: bool,
-) -> Result<Vec<crate::model::validate::Finding>> {
-    let refused = |f: &crate::model::validate::Finding| f.is_error() && !(allow_invalid && waivable(f));
-    if findings.iter().any(refused) {
-        return Err(Error::Invalid { context: context.to_owned(), findings });
-    }
-    Ok(findings)
-}
-
-/// Semantic findings of a decoded archive: the model's rules, plus the header rules that need
-/// the data (the scope and the admins, the recorded fingerprint and the host it describes).
-pub fn check_semantics(archive: &Archive) -> Vec<crate::model::validate::Finding> {
-    let findings = crate::model::validate::validate(&archive.data);
-    with_header_rules(findings, &archive.header, archive.data.admins.is_some())
-}
-
-/// Appends the header rules to the model's `findings` (see [`check_semantics`]); `has_admins`
-/// says whether `data` has an `admins` member.
-pub(crate) fn with_header_rules(
-    mut findings: Vec<crate::model::validate::Finding>,
-    header: &archive::Header,
-    has_admins: bool,
-) -> Vec<crate::model::validate::Finding> {
-    use crate::model::validate::{Finding, Severity};
-    match (header.scope, has_admins) {
-        (archive::Scope::Full, false) => findings.push(Finding {
-            severity: Severity::Error,
-            code: "archive.scope-admins",
-            pointer: "/data".into(),
-            message: "a full archive has no admins member".into(),
-            hint: "a full archive lists the admins (possibly none); an archive without them has scope \"migration\""
-                .into(),
-        }),
-        (archive::Scope::Migration, true) => findings.push(Finding {
-            severity: Severity::Error,
-            code: "archive.scope-admins",
-            pointer: "/data/admins".into(),
-            message: "a migration archive carries admins".into(),
-            hint: "migration archives never carry admins: cloud sites set their own".into(),
-        }),
-        _ => {}
-    }
-    // SPEC.md 4.2: the token list has a canonical order too (its entries may repeat).
-    let tokens = &header.api_tokens;
-    if let Some(i) = tokens.windows(2).position(|pair| pair[1] < pair[0]) {
-        findings.push(Finding {
-            severity: Severity::Error,
-            code: "order.unsorted",
-            pointer: format!("/header/api_tokens/{}", i + 1),
-            message: format!(
-                "api tokens are not in canonical order: {:?} comes after {:?}",
-                tokens[i + 1].name,
-                tokens[i].name
-            ),
-            hint: "sort api_tokens by (created_at, created_by, name); archives keep canonical order".into(),
-        });
-    }
-    let recomputed = header.source.identity().fingerprint();
-    if recomputed != header.source.fingerprint {
-        findings.push(Finding {
-            severity: Severity::Error,
-            code: "archive.fingerprint",
-            pointer: "/header/source/fingerprint".into(),
-            message: format!(
-                "the recorded fingerprint {} does not match its host fields, which give {recomputed}",
-                header.source.fingerprint
-            ),
-            hint: "the header was edited by hand; use an archive as the tool wrote it".into(),
-        });
-    }
-    findings
-}
+pub use crate::archive::{check_semantics, refuse_invalid, waivable};
 
 /// The stable finding code of text that the store cannot hold (SPEC.md, section 9).
 pub const UNSTORABLE_TEXT: &str = "store.unstorable-text";

@@ -33,13 +33,7 @@ pub struct SafetyBackup {
 ///
 /// [`crate::Error::File`] when the directory or the file cannot be written.
 pub fn write_safety_backup(dir: &Path, host: &HostIdentity, current: &crate::store::Snapshot) -> Result<SafetyBackup> {
-    write_safety_backup_from(dir, host, &mut |start, each_pi| {
-        start(&current.config, &current.api_tokens)?;
-        for pi in &current.config.pis {
-            each_pi(pi.clone())?;
-        }
-        Ok(())
-    })
+    write_safety_backup_from(dir, host, &mut |sink| crate::sink::feed(&current.config, &current.api_tokens, sink))
 }
 
 /// [`write_safety_backup`] of the configuration `read` streams (the store's rows, read under its
@@ -60,10 +54,7 @@ pub fn write_safety_backup_from(dir: &Path, host: &HostIdentity, read: &mut Read
     // configuration is held for the backup.
     let (delivered, header) =
         super::export::write_streamed(&target, &name, &Protected::none(), host, Scope::Full, created_at, |stream| {
-            let stream = std::cell::RefCell::new(stream);
-            read(&mut |config, tokens| Ok(stream.borrow_mut().start(config, tokens)?), &mut |pi| {
-                Ok(stream.borrow_mut().pi(std::borrow::Cow::Owned(pi))?)
-            })
+            read(stream)
         })?;
     Ok(SafetyBackup {
         path: PathBuf::from(delivered.path),

@@ -47,6 +47,10 @@ pub struct FileReport {
     pub fingerprint: Option<String>,
     /// Findings: semantic findings, or one finding describing why the archive cannot be read.
     pub findings: Vec<Finding>,
+    /// Why the archive was read whole rather than streamed, when it was (an older format
+    /// version, a layout other than the writer's); informative.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub read_whole: Option<String>,
 }
 
 /// The result of a validate run.
@@ -79,20 +83,19 @@ fn validate_one(input: &Input, options: &ValidateOptions) -> FileReport {
         content_digest: None,
         fingerprint: None,
         findings: Vec::new(),
+        read_whole: None,
     };
-    let verdict = match streamed(input, options) {
-        Some(streamed) => {
-            Ok((super::with_header_rules(streamed.findings, &streamed.header, streamed.has_admins), streamed.header))
-        }
-        None => super::read_archive_with(input, &options.limits, &options.progress)
-            .map(|archive| (super::check_semantics(&archive), archive.header)),
-    };
+    let verdict = crate::archive::Reader::open(input, &options.limits, &options.progress).and_then(|mut reader| {
+        let verified = reader.verify()?;
+        Ok((verified, reader.fallback().map(str::to_owned)))
+    });
     match verdict {
         Err(error) => {
             report.exit_code = error.exit_code();
             report.findings.push(error_finding(&error));
         }
-        Ok((findings, header)) => {
+        Ok((crate::archive::Verified { header, findings }, fallback)) => {
+            report.read_whole = fallback;
             report.format_version = Some(crate::archive::FORMAT_VERSION);
             report.scope = Some(header.scope);
             report.counts = Some(header.counts);
@@ -107,16 +110,6 @@ fn validate_one(input: &Input, options: &ValidateOptions) -> FileReport {
     }
     report.ok = report.exit_code == exit::OK;
     report
-}
-
-/// The streaming fast path for a file (`archive::stream`: flat memory, two passes over the file);
-/// `None` when the input is not a regular file (standard input, a pipe such as `<(...)`: it
-/// cannot be read twice, and the full reader must still see all of it) or when the fast path
-/// gives up, in which case the full reader runs and produces the exact error.
-fn streamed(input: &Input, options: &ValidateOptions) -> Option<crate::archive::stream::Streamed> {
-    let Input::File(path) = input else { return None };
-    let source = super::file_source(path, &options.progress, "checking").ok()?;
-    crate::archive::stream::validate(&source, &options.limits)
 }
 
 /// An error that stops an archive from being read, as a finding with a stable code.

@@ -28,7 +28,8 @@ use serde::Serialize;
 
 use crate::error::{Result, StoreError};
 use crate::host::HostIdentity;
-use crate::model::{ApiToken, Configuration, Pi};
+use crate::model::{ApiToken, Configuration};
+use crate::sink::{Collect, ConfigSink};
 
 /// Where a store is, parsed from `--store` / `ATIVO_STORE`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -156,11 +157,11 @@ fn init_operation(host: &HostIdentity) -> Operation {
     Operation {
         id: 0,
         at: Utc::now(),
-        kind: "init".to_owned(),
+        kind: OperationKind::Init,
         os_user: current_os_user(),
         archive_digest: None,
         content_digest: None,
-        outcome: "ok".to_owned(),
+        outcome: Outcome::Ok,
         detail: serde_json::json!({ "host": host, "fingerprint": host.fingerprint() }),
     }
 }
@@ -170,11 +171,11 @@ fn host_change_operation(before: &HostIdentity, after: &HostIdentity, kept_as_al
     Operation {
         id: 0,
         at: Utc::now(),
-        kind: "host-change".to_owned(),
+        kind: OperationKind::HostChange,
         os_user: current_os_user(),
         archive_digest: None,
         content_digest: None,
-        outcome: "ok".to_owned(),
+        outcome: Outcome::Ok,
         detail: serde_json::json!({
             "previous": before,
             "previous_fingerprint": before.fingerprint(),
@@ -202,8 +203,8 @@ pub struct Operation {
     pub id: i64,
     /// When (UTC).
     pub at: DateTime<Utc>,
-    /// `init`, `export`, `import`, `migrate`, `admins-set`, `host-change`.
-    pub kind: String,
+    /// What was done.
+    pub kind: OperationKind,
     /// The OS user that ran it.
     pub os_user: String,
     /// Integrity digest of the archive written or read, if any.
@@ -211,9 +212,92 @@ pub struct Operation {
     /// Content digest of the configuration the store holds afterwards.
     pub content_digest: Option<String>,
     /// `ok`, or what went wrong.
-    pub outcome: String,
+    pub outcome: Outcome,
     /// Operation-specific details (safety backup path, source host, unmapped references...).
     pub detail: serde_json::Value,
+}
+
+/// Declares a string-valued enum kept in the operations log: known values as variants, anything
+/// else (written by a newer version) kept as it is, so that a log always reads back.
+macro_rules! log_enum {
+    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident = $text:literal,)* }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, PartialEq, Eq)]
+        pub enum $name {
+            $($(#[$vmeta])* $variant,)*
+            /// A value this version does not know, as the log holds it.
+            Other(String),
+        }
+
+        impl $name {
+            /// The value as the log stores it.
+            pub fn as_str(&self) -> &str {
+                match self {
+                    $($name::$variant => $text,)*
+                    $name::Other(text) => text,
+                }
+            }
+        }
+
+        impl From<&str> for $name {
+            fn from(text: &str) -> Self {
+                match text {
+                    $($text => $name::$variant,)*
+                    other => $name::Other(other.to_owned()),
+                }
+            }
+        }
+
+        impl PartialEq<&str> for $name {
+            fn eq(&self, other: &&str) -> bool {
+                self.as_str() == *other
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+                serializer.serialize_str(self.as_str())
+            }
+        }
+    };
+}
+
+log_enum! {
+    /// What an operations log entry records.
+    OperationKind {
+        /// The store was created.
+        Init = "init",
+        /// `init --sample` filled it.
+        Sample = "sample",
+        /// The host identity changed (`host set-base-url`, `host set-deployment`).
+        HostChange = "host-change",
+        /// An archive was written.
+        Export = "export",
+        /// An archive replaced the configuration.
+        Import = "import",
+        /// A migration archive replaced a cloud site's configuration.
+        Migrate = "migrate",
+        /// The admins of a migrated cloud site were set.
+        AdminsSet = "admins-set",
+        /// A migration was rolled back (`migration reset`).
+        MigrationReset = "migration-reset",
+        /// The demo's simulated mistake.
+        DemoMistake = "demo-mistake",
+    }
+}
+
+log_enum! {
+    /// How an operation ended.
+    Outcome {
+        /// It did what it logged.
+        Ok = "ok",
+    }
 }
 
 /// What a store holds, read in one consistent snapshot.
@@ -229,11 +313,9 @@ pub struct Snapshot {
 /// how to log it. Returning an error aborts the write with nothing changed.
 pub type Plan<'a> = dyn FnMut(&Snapshot) -> Result<(Configuration, Operation)> + 'a;
 
-/// Streams what a store holds now, as [`Store::stream_snapshot`] does, inside the transaction of
-/// a [`Store::replace_streamed`]: the first closure gets the configuration without its PIs and the
-/// token metadata, the second each PI in key order.
-pub type ReadCurrent<'a> = dyn FnMut(&mut dyn FnMut(&Configuration, &[ApiToken]) -> Result<()>, &mut dyn FnMut(Pi) -> Result<()>) -> Result<()>
-    + 'a;
+/// Streams what a store holds now into a sink, as [`Store::stream_snapshot`] does, inside the
+/// transaction of a [`Store::replace_streamed`].
+pub type ReadCurrent<'a> = dyn FnMut(&mut dyn ConfigSink) -> Result<()> + 'a;
 
 /// A replacement of the whole configuration that never needs all of it in memory, run by
 /// [`Store::replace_streamed`] in one transaction under the store's write lock.
@@ -251,29 +333,14 @@ pub trait Replacement {
     ///
     /// Any error, which aborts the replacement.
     fn prepare(&mut self, current: &mut ReadCurrent<'_>) -> Result<(Operation, u64)>;
-    /// Writes the new configuration into the emptied tables: [`ConfigOut::start`] once, then
-    /// [`ConfigOut::pi`] for each PI in key order, everything in canonical order.
+    /// Writes the new configuration into the emptied tables, as a stream into `out` (the
+    /// token metadata given to its `start` is not written: it is the host's, not the
+    /// configuration's).
     ///
     /// # Errors
     ///
     /// Any error, which rolls the transaction back.
-    fn write(&mut self, out: &mut dyn ConfigOut) -> Result<()>;
-}
-
-/// Where a [`Replacement`] writes the new configuration.
-pub trait ConfigOut {
-    /// Everything but the PIs (`config.pis` is ignored), in canonical order.
-    ///
-    /// # Errors
-    ///
-    /// [`StoreError`] when writing fails.
-    fn start(&mut self, config: &Configuration) -> Result<()>;
-    /// The next PI, in key order, its children in canonical order.
-    ///
-    /// # Errors
-    ///
-    /// [`StoreError`] when writing fails, or when [`ConfigOut::start`] was not called first.
-    fn pi(&mut self, pi: Pi) -> Result<()>;
+    fn write(&mut self, out: &mut dyn ConfigSink) -> Result<()>;
 }
 
 /// The whole snapshot `read` streams, collected.
@@ -282,21 +349,10 @@ pub trait ConfigOut {
 ///
 /// Any error of `read`.
 pub fn collect(read: &mut ReadCurrent<'_>) -> Result<Snapshot> {
-    let mut snapshot = Snapshot { config: Configuration::empty(), api_tokens: Vec::new() };
-    let mut pis = Vec::new();
-    read(
-        &mut |config, tokens| {
-            snapshot.config = config.clone();
-            snapshot.api_tokens = tokens.to_vec();
-            Ok(())
-        },
-        &mut |pi| {
-            pis.push(pi);
-            Ok(())
-        },
-    )?;
-    snapshot.config.pis = pis;
-    Ok(snapshot)
+    let mut collect = Collect::default();
+    read(&mut collect)?;
+    let (config, api_tokens) = collect.into_parts()?;
+    Ok(Snapshot { config, api_tokens })
 }
 
 /// [`Store::replace`] as a [`Replacement`]: reads the current snapshot whole, lets the plan
@@ -316,17 +372,11 @@ impl Replacement for Whole<'_, '_> {
         Ok((op, rows))
     }
 
-    fn write(&mut self, out: &mut dyn ConfigOut) -> Result<()> {
-        let mut config = self
-            .new
-            .take()
-            .ok_or_else(|| crate::error::Error::Usage("the replacement was written before it was prepared".into()))?;
-        let pis = std::mem::take(&mut config.pis);
-        out.start(&config)?;
-        for pi in pis {
-            out.pi(pi)?;
-        }
-        Ok(())
+    fn write(&mut self, out: &mut dyn ConfigSink) -> Result<()> {
+        let config = self.new.take().ok_or_else(|| {
+            crate::error::Error::Internal("the replacement was written before it was prepared".into())
+        })?;
+        crate::sink::feed(&config, &[], out)
     }
 }
 
@@ -365,20 +415,14 @@ pub trait Store {
     ///
     /// [`StoreError`] when the store cannot be read.
     fn snapshot(&mut self) -> Result<Snapshot>;
-    /// Reads the same consistent snapshot as [`Store::snapshot`] without holding all of it:
-    /// `start` gets the configuration without its PIs (in canonical order) and the token
-    /// metadata, then `each_pi` gets every PI, complete and in canonical order, in key order. The
-    /// export streams an archive this way in memory that does not grow with the store.
+    /// Streams the same consistent snapshot as [`Store::snapshot`] into `sink` without holding
+    /// all of it (the configuration in canonical order, the PIs in key order). The export
+    /// streams an archive this way in memory that does not grow with the store.
     ///
     /// # Errors
     ///
-    /// [`StoreError`] when the store cannot be read; any error of `start` or `each_pi`, which
-    /// ends the read.
-    fn stream_snapshot(
-        &mut self,
-        start: &mut dyn FnMut(&Configuration, &[ApiToken]) -> Result<()>,
-        each_pi: &mut dyn FnMut(Pi) -> Result<()>,
-    ) -> Result<()>;
+    /// [`StoreError`] when the store cannot be read; any error of `sink`, which ends the read.
+    fn stream_snapshot(&mut self, sink: &mut dyn ConfigSink) -> Result<()>;
     /// Replaces the whole configuration in one transaction under the store's write lock. `plan`
     /// sees the current snapshot (read under the lock) and returns the configuration to write
     /// and the log entry recorded in the same transaction.

@@ -69,6 +69,7 @@ use super::{HostRecord, OpenOptions, Operation, Replacement, Snapshot, Store};
 use crate::error::{Error, Result, StoreError};
 use crate::host::HostIdentity;
 use crate::model::{ApiToken, Configuration, Pi};
+use crate::sink::ConfigSink;
 
 /// This build's schema migrations, oldest first. Versions are shared with every backend.
 const MIGRATIONS: &[Migration] = &[
@@ -589,6 +590,27 @@ fn apply_migrations(tx: &mut Transaction<'_>, ctx: &Ctx, from: i64) -> Result<()
     Ok(())
 }
 
+/// Passes a stream on, counting the rows of its PIs (the choice of the bulk path needs them).
+struct CountRows<'s> {
+    sink: &'s mut dyn ConfigSink,
+    pi_rows: u64,
+}
+
+impl ConfigSink for CountRows<'_> {
+    fn start(&mut self, config: &Configuration, api_tokens: &[ApiToken]) -> Result<()> {
+        self.sink.start(config, api_tokens)
+    }
+
+    fn pi(&mut self, pi: Pi) -> Result<()> {
+        self.pi_rows += pi.row_count();
+        self.sink.pi(pi)
+    }
+
+    fn finish(&mut self) -> Result<()> {
+        self.sink.finish()
+    }
+}
+
 /// Begins a write transaction and takes the write lock, waiting at most the lock timeout.
 fn begin_write<'c>(client: &'c mut Client, ctx: &Ctx, action: &str) -> Result<Transaction<'c>, StoreError> {
     let mut tx = client.transaction().map_err(ctx.on(action))?;
@@ -760,7 +782,7 @@ fn suspend_indexes(tx: &mut Transaction<'_>, ctx: &Ctx) -> Result<Vec<String>, S
     Ok(make)
 }
 
-fn read_snapshot(tx: &mut Transaction<'_>, ctx: &Ctx) -> Result<Snapshot, StoreError> {
+fn read_snapshot(tx: &mut Transaction<'_>, ctx: &Ctx) -> Result<Snapshot> {
     let mut src = Source::new(tx, ctx);
     let config = relational::read_configuration(&mut src)?;
     let api_tokens = relational::read_api_tokens(&mut src)?;
@@ -967,16 +989,12 @@ impl PostgresStore {
         Ok(snapshot)
     }
 
-    fn stream_snapshot_inner(
-        &mut self,
-        start: &mut dyn FnMut(&Configuration, &[ApiToken]) -> Result<()>,
-        each_pi: &mut dyn FnMut(Pi) -> Result<()>,
-    ) -> Result<()> {
+    fn stream_snapshot_inner(&mut self, sink: &mut dyn ConfigSink) -> Result<()> {
         let ctx = &self.ctx;
         let mut tx = begin_read(&mut self.client, ctx)?;
         let mut src = Source::new(&mut tx, ctx);
         let api_tokens = relational::read_api_tokens(&mut src)?;
-        relational::stream_configuration::<Error>(&mut src, &mut |config| start(config, &api_tokens), each_pi)?;
+        relational::stream_configuration(&mut src, &api_tokens, sink)?;
         commit(tx, ctx, "reading the store")?;
         Ok(())
     }
@@ -990,19 +1008,12 @@ impl PostgresStore {
         // rolled back by the server). The rows read are counted for the choice of the bulk path.
         let mut current_rows = 0u64;
         tx.batch_execute(INDEX_ORDER).map_err(ctx.on(action))?;
-        let (op, new_rows) = replacement.prepare(&mut |start, each_pi| {
+        let (op, new_rows) = replacement.prepare(&mut |sink| {
             let mut src = Source::new(&mut tx, ctx);
             let api_tokens = relational::read_api_tokens(&mut src)?;
-            let mut pi_rows = 0;
-            let skeleton = relational::stream_configuration::<Error>(
-                &mut src,
-                &mut |config| start(config, &api_tokens),
-                &mut |pi| {
-                    pi_rows += pi.row_count();
-                    each_pi(pi)
-                },
-            )?;
-            current_rows = skeleton.row_count() + pi_rows;
+            let mut counted = CountRows { sink, pi_rows: 0 };
+            let skeleton = relational::stream_configuration(&mut src, &api_tokens, &mut counted)?;
+            current_rows = skeleton.row_count() + counted.pi_rows;
             Ok(())
         })?;
         tx.batch_execute(ANY_ORDER).map_err(ctx.on(action))?;
@@ -1086,12 +1097,8 @@ impl Store for PostgresStore {
         self.explained(result)
     }
 
-    fn stream_snapshot(
-        &mut self,
-        start: &mut dyn FnMut(&Configuration, &[ApiToken]) -> Result<()>,
-        each_pi: &mut dyn FnMut(Pi) -> Result<()>,
-    ) -> Result<()> {
-        let result = self.stream_snapshot_inner(start, each_pi);
+    fn stream_snapshot(&mut self, sink: &mut dyn ConfigSink) -> Result<()> {
+        let result = self.stream_snapshot_inner(sink);
         self.explained(result)
     }
 

@@ -38,7 +38,8 @@ use crate::model::{
     Program, ProjectRef, ScopeFilter, Settings, Sprint, SprintMapping, Team, TeamMode, TeamType,
 };
 
-use super::{ConfigOut, Operation};
+use super::Operation;
+use crate::sink::ConfigSink;
 
 /// One value of a row, borrowed from the configuration being written.
 #[derive(Debug, Clone, Copy)]
@@ -673,7 +674,7 @@ impl<'s> ConfigWriter<'s> {
     }
 }
 
-/// [`ConfigOut`] over a [`RowSink`]: what a backend hands to [`super::Replacement::write`].
+/// A [`ConfigSink`] over a [`RowSink`]: what a backend hands to [`super::Replacement::write`].
 pub(crate) struct RowsOut<'s> {
     sink: Option<&'s mut dyn RowSink>,
     writer: Option<ConfigWriter<'s>>,
@@ -699,11 +700,11 @@ impl<'s> RowsOut<'s> {
 }
 
 fn not_started() -> crate::error::Error {
-    crate::error::Error::Usage("the new configuration was written without its start".into())
+    crate::error::Error::Internal("the new configuration was written without its start".into())
 }
 
-impl ConfigOut for RowsOut<'_> {
-    fn start(&mut self, config: &Configuration) -> crate::error::Result<()> {
+impl ConfigSink for RowsOut<'_> {
+    fn start(&mut self, config: &Configuration, _: &[ApiToken]) -> crate::error::Result<()> {
         let sink = self.sink.take().ok_or_else(not_started)?;
         self.writer = Some(ConfigWriter::start(config, sink)?);
         Ok(())
@@ -755,14 +756,10 @@ impl KeyIndex {
 }
 
 /// Reads the whole configuration, in canonical order. Call it inside one read transaction.
-pub(crate) fn read_configuration(src: &mut dyn RowSource) -> Result<Configuration, StoreError> {
-    let mut pis = Vec::new();
-    let mut config = stream_configuration::<StoreError>(src, &mut |_| Ok(()), &mut |pi| {
-        pis.push(pi);
-        Ok(())
-    })?;
-    config.pis = pis;
-    Ok(config)
+pub(crate) fn read_configuration(src: &mut dyn RowSource) -> crate::error::Result<Configuration> {
+    let mut collect = crate::sink::Collect::default();
+    stream_configuration(src, &[], &mut collect)?;
+    Ok(collect.into_parts()?.0)
 }
 
 /// PIs read per batch by [`stream_configuration`]: enough that the per-batch queries cost
@@ -772,21 +769,21 @@ const PI_BATCH: usize = 256;
 /// The keys of all PIs, in key order: the batch boundaries of [`stream_configuration`].
 const PI_KEYS: Table = Table { name: "pi", columns: &["pi_key"], order_by: "pi_key" };
 
-/// Reads the configuration in canonical order without holding all of it: hands everything but
-/// the PIs (the small part: settings, admins, teams, programs, periods, in canonical order) to
-/// `start`, then the PIs, each complete with its children and in canonical order, to `each_pi`
-/// in key order, and returns the small part. Call it inside one read transaction.
+/// Streams the configuration into `sink` without holding all of it: everything but the PIs (the
+/// small part: settings, admins, teams, programs, periods, in canonical order) with
+/// `api_tokens`, then the PIs, each complete with its children and in canonical order, in key
+/// order; returns the small part. Call it inside one read transaction.
 ///
 /// Why: PIs and their children (capacity, sprint mappings, objectives, milestones) are almost
 /// all of a large configuration, so an export that streams them into the archive writer runs in
 /// memory that does not grow with the store. They are read in batches of [`PI_BATCH`] PIs by key
 /// range (`(after, upto]`, the first batch open below and the last open above, so that every row
 /// is read exactly once whatever the keys).
-pub(crate) fn stream_configuration<E: From<StoreError>>(
+pub(crate) fn stream_configuration(
     src: &mut dyn RowSource,
-    start: &mut dyn FnMut(&Configuration) -> Result<(), E>,
-    each_pi: &mut dyn FnMut(Pi) -> Result<(), E>,
-) -> Result<Configuration, E> {
+    api_tokens: &[ApiToken],
+    sink: &mut dyn ConfigSink,
+) -> crate::error::Result<Configuration> {
     let mut settings: Option<Settings> = None;
     src.rows(&SETTINGS, &mut |r| {
         settings = Some(Settings {
@@ -908,7 +905,7 @@ pub(crate) fn stream_configuration<E: From<StoreError>>(
     // Sorting is stable and sorted input costs a linear pass. (PIs come in key order from the
     // queries, and each batch sorts its PIs' children.)
     config.sort();
-    start(&config)?;
+    sink.start(&config, api_tokens)?;
 
     let mut keys: Vec<String> = Vec::new();
     src.rows(&PI_KEYS, &mut |r| {
@@ -920,9 +917,10 @@ pub(crate) fn stream_configuration<E: From<StoreError>>(
     for b in 0..batches {
         let range = KeyRange { after: if b == 0 { None } else { Some(bounds[b - 1]) }, upto: bounds.get(b).copied() };
         for pi in read_pi_batch(src, range, &mut take_filter)? {
-            each_pi(pi)?;
+            sink.pi(pi)?;
         }
     }
+    sink.finish()?;
     Ok(config)
 }
 
@@ -1147,11 +1145,11 @@ pub(crate) fn timestamp(at: &DateTime<Utc>) -> String {
 pub(crate) fn operation_values<'a>(op: &'a Operation, at: &'a str, detail: &'a str) -> [Value<'a>; 7] {
     [
         Value::Text(at),
-        Value::Text(&op.kind),
+        Value::Text(op.kind.as_str()),
         Value::Text(&op.os_user),
         opt_text(&op.archive_digest),
         opt_text(&op.content_digest),
-        Value::Text(&op.outcome),
+        Value::Text(op.outcome.as_str()),
         Value::Text(detail),
     ]
 }
@@ -1167,11 +1165,11 @@ pub(crate) fn read_operation(r: &dyn RowRef) -> Result<Operation, StoreError> {
     Ok(Operation {
         id: r.int(0)?,
         at,
-        kind: r.text(2)?,
+        kind: r.str(2)?.into(),
         os_user: r.text(3)?,
         archive_digest: r.opt_text(4)?,
         content_digest: r.opt_text(5)?,
-        outcome: r.text(6)?,
+        outcome: r.str(6)?.into(),
         detail,
     })
 }

@@ -25,9 +25,10 @@ use rusqlite::{CachedStatement, Connection, ErrorCode, OpenFlags, ToSql, Transac
 
 use super::relational::{self, KeyRange, Migration, RowRef, RowSink, RowSource, Table, Value};
 use super::{HostRecord, OpenOptions, Operation, Replacement, Snapshot, Store};
-use crate::error::{Error, Result, StoreError};
+use crate::error::{Result, StoreError};
 use crate::host::HostIdentity;
-use crate::model::{ApiToken, Configuration, Pi};
+use crate::model::{ApiToken, Configuration};
+use crate::sink::ConfigSink;
 
 /// This build's schema migrations, oldest first. Versions are shared with every backend.
 const MIGRATIONS: &[Migration] = &[
@@ -507,7 +508,7 @@ impl SqliteStore {
     }
 }
 
-fn read_snapshot(conn: &Connection, location: &str) -> Result<Snapshot, StoreError> {
+fn read_snapshot(conn: &Connection, location: &str) -> Result<Snapshot> {
     let mut src = Source { conn, location };
     let config = relational::read_configuration(&mut src)?;
     let api_tokens = relational::read_api_tokens(&mut src)?;
@@ -589,15 +590,11 @@ impl Store for SqliteStore {
         Ok(snapshot)
     }
 
-    fn stream_snapshot(
-        &mut self,
-        start: &mut dyn FnMut(&Configuration, &[ApiToken]) -> Result<()>,
-        each_pi: &mut dyn FnMut(Pi) -> Result<()>,
-    ) -> Result<()> {
+    fn stream_snapshot(&mut self, sink: &mut dyn ConfigSink) -> Result<()> {
         let (tx, location) = self.begin_read()?;
         let mut src = Source { conn: &tx, location: &location };
         let api_tokens = relational::read_api_tokens(&mut src)?;
-        relational::stream_configuration::<Error>(&mut src, &mut |config| start(config, &api_tokens), each_pi)?;
+        relational::stream_configuration(&mut src, &api_tokens, sink)?;
         tx.finish().map_err(on(&location, "reading the store"))?;
         Ok(())
     }
@@ -607,10 +604,10 @@ impl Store for SqliteStore {
         let (tx, location) = self.begin_write(action)?;
         // Read under the write lock: what the replacement sees is what gets replaced. On any
         // error below, dropping `tx` rolls everything back.
-        let (op, _rows) = replacement.prepare(&mut |start, each_pi| {
+        let (op, _rows) = replacement.prepare(&mut |sink| {
             let mut src = Source { conn: &tx, location: &location };
             let api_tokens = relational::read_api_tokens(&mut src)?;
-            relational::stream_configuration::<Error>(&mut src, &mut |config| start(config, &api_tokens), each_pi)?;
+            relational::stream_configuration(&mut src, &api_tokens, sink)?;
             Ok(())
         })?;
         let err = on(&location, action);

@@ -9,7 +9,7 @@ use ativo_backup::host::{Deployment, HostIdentity};
 use ativo_backup::ops::{self, Input};
 use ativo_backup::progress::silent;
 use ativo_backup::sample::SampleSize;
-use ativo_backup::store::{self, Location, Operation};
+use ativo_backup::store::{self, Location, Operation, OperationKind, Outcome};
 
 use crate::args::Format;
 
@@ -91,11 +91,11 @@ pub fn run(dir: Option<PathBuf>, format: Format) -> Result<()> {
         let op = Operation {
             id: 0,
             at: chrono::Utc::now(),
-            kind: "demo-mistake".into(),
+            kind: OperationKind::DemoMistake,
             os_user: ativo_backup::store::current_os_user(),
             archive_digest: None,
             content_digest: None,
-            outcome: "ok".into(),
+            outcome: Outcome::Ok,
             detail: serde_json::json!({ "deleted_program": lost }),
         };
         Ok((broken, op))

@@ -35,6 +35,7 @@ fn main() -> ExitCode {
     let format = cli.format;
     let verbose = cli.verbose;
     render::set_quiet(cli.quiet);
+    render::set_verbose(cli.verbose);
     let started = std::time::Instant::now();
     let result = run(cli);
     if verbose {
@@ -74,7 +75,7 @@ fn ignore_file_size_signal() {
 /// Transparent huge pages off for this process (Linux). mimalloc asks for them, and the kernel
 /// then clears 2 MiB at the first touch of any byte in a fresh region: the buffers a streaming
 /// pass touches once cost tens of milliseconds of page clearing, and the peak RSS doubles
-/// (huge sample, validate: 80 MiB with them, 46 MiB without, no slower; BENCHMARKS.md).
+/// (BENCHMARKS.md, "Transparent huge pages off").
 fn no_transparent_huge_pages() {
     #[cfg(target_os = "linux")]
     // SAFETY: PR_SET_THP_DISABLE takes plain integers and only sets a flag of this process; a
@@ -215,11 +216,7 @@ fn run(cli: Cli) -> Result<u8> {
         }
         Command::Log { limit } => {
             let mut store = store::open(&location()?)?;
-            let mut ops = store.operations()?;
-            if let Some(n) = limit {
-                ops.drain(..ops.len().saturating_sub(n));
-            }
-            render::log(&ops, format);
+            render::log(&ops::log::recent(store.as_mut(), limit)?, format);
         }
         Command::Migration { action: MigrationAction::References { file, skeleton, limits: l } } => {
             let options = ops::migrate::ReferencesOptions { input: Input::parse(&file), limits: l.limits(), progress };

@@ -78,6 +78,17 @@ fn quiet() -> bool {
     QUIET.load(std::sync::atomic::Ordering::Relaxed)
 }
 
+static VERBOSE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// `--verbose`: human reports say more (why an archive was read whole, say).
+pub fn set_verbose(verbose: bool) {
+    VERBOSE.store(verbose, std::sync::atomic::Ordering::Relaxed);
+}
+
+fn verbose() -> bool {
+    VERBOSE.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 fn json<T: Serialize>(value: &T) {
     match serde_json::to_string_pretty(value) {
         Ok(text) => println!("{text}"),
@@ -283,6 +294,9 @@ pub fn import(r: &ImportReport, format: Format) {
     for w in &r.warnings {
         tell!("{}", finding_line(w));
     }
+    if let Some(why) = r.read_whole.as_ref().filter(|_| verbose()) {
+        tell!("note: {} was read whole, not streamed: {why}", r.input);
+    }
     if r.dry_run {
         say!("dry run: {} passed every check (host matched by {}); importing it would change:", r.input, r.host_match);
     } else {
@@ -338,6 +352,9 @@ pub fn validate(r: &ValidateReport, format: Format) {
                 }
                 for f in &file.findings {
                     say!("      {}", finding_line(f));
+                }
+                if let Some(why) = file.read_whole.as_ref().filter(|_| verbose()) {
+                    say!("      read whole, not streamed: {why}");
                 }
             }
         }
@@ -425,9 +442,9 @@ pub fn log(ops: &[ativo_backup::store::Operation], format: Format) {
             "{:>5}  {}  {:<12} {:<10} {:<8} {}",
             op.id,
             op.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-            text(&op.kind),
+            text(op.kind.as_str()),
             text(&op.os_user),
-            text(&op.outcome),
+            text(op.outcome.as_str()),
             digest
         );
     }

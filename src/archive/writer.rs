@@ -32,15 +32,15 @@ use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::Path;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
-use chrono::{DateTime, SubsecRound as _, Utc};
+use chrono::{DateTime, Utc};
 use sha2::{Digest as _, Sha256};
 
 use super::OverLimits;
 use super::digest::{self, DataDigests};
-use super::{FORMAT, FORMAT_VERSION, Header, Scope, SourceHost, TOOL_NAME, Tool, ZSTD_LEVEL};
+use super::{Header, Scope, ZSTD_LEVEL, document_prefix, seal_header};
 use crate::error::ArchiveError;
 use crate::host::HostIdentity;
-use crate::model::canonical::{data_around_pis, to_canonical_vec, write_canonical_measured};
+use crate::model::canonical::{data_around_pis, write_canonical_measured};
 use crate::model::{ApiToken, Configuration, Counts, Pi};
 
 /// Uncompressed bytes per spooled zstd frame. Each frame declares its content size and stays
@@ -166,6 +166,16 @@ impl<'a> DataStream<'a> {
     }
 }
 
+impl crate::sink::ConfigSink for DataStream<'_> {
+    fn start(&mut self, config: &Configuration, api_tokens: &[ApiToken]) -> crate::error::Result<()> {
+        Ok(DataStream::start(self, config, api_tokens)?)
+    }
+
+    fn pi(&mut self, pi: Pi) -> crate::error::Result<()> {
+        Ok(DataStream::pi(self, Cow::Owned(pi))?)
+    }
+}
+
 fn malformed(pointer: &str, message: &str) -> ArchiveError {
     ArchiveError::Malformed { pointer: pointer.to_owned(), message: message.to_owned() }
 }
@@ -229,29 +239,12 @@ pub fn spool<'a, E: From<ArchiveError>>(
     // When both failed, the writer's error is the cause: the feeder only saw it hang up.
     let mut written = written.map_err(ArchiveError::Io)?;
     fed?;
-    let (counts, mut api_tokens, mut over_limits) = stream;
+    let (counts, api_tokens, mut over_limits) = stream;
     over_limits.merge(std::mem::take(&mut written.over_limits));
-    api_tokens.sort();
-    let mut header = Header {
-        api_tokens,
-        content_digest: written.digests.content.clone(),
-        counts,
-        created_at: created_at.trunc_subsecs(0),
-        integrity_digest: String::new(),
-        scope,
-        source: SourceHost::from(source),
-        tool: Tool { name: TOOL_NAME.into(), version: env!("CARGO_PKG_VERSION").into() },
-    };
-    // As in `seal`: a header is strings, integers and a timestamp, so this cannot fail; were it
-    // to, the digest would be one that every reader refuses, never a wrong archive.
-    let canonical = serde_json::to_value(&header).and_then(digest::canonical_header).unwrap_or_default();
-    header.integrity_digest = written.digests.integrity(u64::from(FORMAT_VERSION), &canonical);
-    let mut prefix = format!(r#"{{"format":"{FORMAT}","format_version":{FORMAT_VERSION},"header":"#).into_bytes();
-    prefix.extend(to_canonical_vec(&header));
-    prefix.extend_from_slice(br#","data":"#);
-    let mut compressor = frame_compressor().map_err(ArchiveError::Io)?;
-    let first = compressor.compress(&prefix).map_err(ArchiveError::Io)?;
-    let last = compressor.compress(b"}").map_err(ArchiveError::Io)?;
+    let mut header = Header::unsealed(source, scope, created_at, counts, api_tokens);
+    seal_header(&mut header, written.digests);
+    let first = own_frames(&document_prefix(&header)).map_err(ArchiveError::Io)?;
+    let last = own_frames(b"}").map_err(ArchiveError::Io)?;
     Ok(Spooled {
         header,
         first,
@@ -274,76 +267,103 @@ struct WrittenData {
     over_limits: OverLimits,
 }
 
-/// The writing thread: serializes `data` from the pieces it receives and passes the bytes to a
-/// [`Frames`] writer.
+/// The writing thread: serializes `data` from the pieces it receives into frames in the spool.
 fn write_data(rx: Receiver<Piece<'_>>, spool: File) -> io::Result<WrittenData> {
-    let mut frames = Frames {
-        content: Vec::with_capacity(FRAME_CONTENT),
-        hasher: digest::DataHasher::new(),
-        compressor: frame_compressor()?,
-        compressed: Vec::with_capacity(zstd::zstd_safe::compress_bound(FRAME_CONTENT)),
-        out: BufWriter::with_capacity(1 << 20, spool),
-        out_hash: Sha256::new(),
-        out_len: 0,
-    };
-    let mut pis = 0u64;
-    let mut over_limits = OverLimits::default();
-    {
-        // serde_json writes many tiny slices: gather them before they are cut into frames.
-        let mut out = BufWriter::with_capacity(1 << 16, &mut frames);
-        for piece in rx {
-            match piece {
-                // The data around the PIs gets frames of its own, so that a reader finds the
-                // configuration without the PIs by decompressing the frames at the two ends of
-                // the archive only (`stream.rs`, pass 1).
-                Piece::Bytes(bytes) => {
-                    out.flush()?;
-                    out.get_mut().end_frame()?;
-                    out.write_all(&bytes)?;
-                    out.flush()?;
-                    out.get_mut().end_frame()?;
-                }
-                Piece::Pis(batch) => {
-                    for pi in &batch {
-                        let pi: &Pi = pi;
-                        if pis > 0 {
-                            out.write_all(b",")?;
-                        }
-                        // Measured as written: what readers will hold against the limits.
-                        let measure = write_canonical_measured(&mut out, pi)?;
-                        over_limits.note_pi(pis, &pi.key, measure);
-                        pis += 1;
-                    }
+    let mut data = DataFrames::new(BufWriter::with_capacity(1 << 20, spool), true)?;
+    for piece in rx {
+        match piece {
+            Piece::Bytes(bytes) => data.own_frames(&bytes)?,
+            Piece::Pis(batch) => {
+                for pi in &batch {
+                    data.pi(pi)?;
                 }
             }
         }
-        out.flush()?;
     }
-    frames.end_frame()?;
-    let Frames { hasher, out, out_hash, out_len, .. } = frames;
+    data.out.flush()?;
+    data.out.get_mut().end_frame()?;
+    let DataFrames { out, over_limits, .. } = data;
+    let Frames { hasher, out, out_hash, out_len, .. } = out.into_inner().map_err(io::IntoInnerError::into_error)?;
     let spool = out.into_inner().map_err(io::IntoInnerError::into_error)?;
-    let digests = hasher.finish();
+    let digests = hasher.ok_or_else(|| io::Error::other("the data was not hashed"))?.finish();
     Ok(WrittenData { digests, spool, len: out_len, sha256: out_hash.finalize().into(), over_limits })
+}
+
+/// The layout of SPEC.md 2.1 as the reference writer cuts it: the document's parts outside
+/// the PIs in frames of their own, so that a reader finds the configuration without the PIs by
+/// decompressing the frames at the two ends only (`stream.rs`, pass 1), and the PIs in frames
+/// of at most [`FRAME_CONTENT`] bytes. Used by the streaming export ([`spool`]) and by
+/// [`super::write`], so that both write the same bytes.
+pub(crate) struct DataFrames<W: Write> {
+    /// serde_json writes many tiny slices: they are gathered before they are cut into frames.
+    out: BufWriter<Frames<W>>,
+    pis: u64,
+    over_limits: OverLimits,
+}
+
+impl<W: Write> DataFrames<W> {
+    /// Frames into `out`; `digests` hashes the bytes for the content and integrity digests.
+    pub(crate) fn new(out: W, digests: bool) -> io::Result<Self> {
+        let frames = Frames {
+            content: Vec::with_capacity(FRAME_CONTENT),
+            hasher: digests.then(digest::DataHasher::new),
+            compressor: frame_compressor()?,
+            compressed: Vec::with_capacity(zstd::zstd_safe::compress_bound(FRAME_CONTENT)),
+            out,
+            out_hash: Sha256::new(),
+            out_len: 0,
+        };
+        Ok(DataFrames { out: BufWriter::with_capacity(1 << 16, frames), pis: 0, over_limits: OverLimits::default() })
+    }
+
+    /// `bytes` in frames of their own.
+    pub(crate) fn own_frames(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.out.flush()?;
+        self.out.get_mut().end_frame()?;
+        self.out.write_all(bytes)?;
+        self.out.flush()?;
+        self.out.get_mut().end_frame()
+    }
+
+    /// The next PI of the array, measured as it is written.
+    pub(crate) fn pi(&mut self, pi: &Pi) -> io::Result<()> {
+        if self.pis > 0 {
+            self.out.write_all(b",")?;
+        }
+        let measure = write_canonical_measured(&mut self.out, pi)?;
+        self.over_limits.note_pi(self.pis, &pi.key, measure);
+        self.pis += 1;
+        Ok(())
+    }
+
+    /// Ends the last frame; returns the output.
+    pub(crate) fn finish(self) -> io::Result<W> {
+        let mut frames = self.out.into_inner().map_err(io::IntoInnerError::into_error)?;
+        frames.end_frame()?;
+        Ok(frames.out)
+    }
 }
 
 /// Cuts the bytes written to it into frames of [`FRAME_CONTENT`] bytes: each frame's content is
 /// hashed for the digests, compressed, hashed again as compressed bytes, and appended to `out`.
-struct Frames {
+struct Frames<W> {
     content: Vec<u8>,
-    hasher: digest::DataHasher,
+    hasher: Option<digest::DataHasher>,
     compressor: zstd::bulk::Compressor<'static>,
     compressed: Vec<u8>,
-    out: BufWriter<File>,
+    out: W,
     out_hash: Sha256,
     out_len: u64,
 }
 
-impl Frames {
+impl<W: Write> Frames<W> {
     fn end_frame(&mut self) -> io::Result<()> {
         if self.content.is_empty() {
             return Ok(());
         }
-        self.hasher.bytes(&self.content);
+        if let Some(hasher) = &mut self.hasher {
+            hasher.bytes(&self.content);
+        }
         self.compressed.clear();
         self.compressor.compress_to_buffer(&self.content, &mut self.compressed)?;
         self.out.write_all(&self.compressed)?;
@@ -354,7 +374,7 @@ impl Frames {
     }
 }
 
-impl Write for Frames {
+impl<W: Write> Write for Frames<W> {
     fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
         let take = bytes.len().min(FRAME_CONTENT - self.content.len());
         self.content.extend_from_slice(&bytes[..take]);
@@ -367,6 +387,13 @@ impl Write for Frames {
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
     }
+}
+
+/// `bytes` compressed as [`DataFrames::own_frames`] does.
+fn own_frames(bytes: &[u8]) -> io::Result<Vec<u8>> {
+    let mut frames = DataFrames::new(Vec::new(), false)?;
+    frames.own_frames(bytes)?;
+    frames.finish()
 }
 
 /// A compressor for self-contained frames: level [`ZSTD_LEVEL`], content size and checksum.
