@@ -32,7 +32,7 @@ use serde::{Deserialize, Serialize};
 
 use self::document::{DocumentSeed, TopLevel, Versioned};
 use self::guard::{Fault, Guard};
-pub use self::reader::{Input, Reader, Verified, check_semantics, refuse_invalid, waivable};
+pub use self::reader::{Input, Reader, Verified, check_semantics, read_input, read_valid, refuse_invalid, waivable};
 pub use self::schema::{SCHEMA_FILE, SCHEMA_ID, schema};
 pub use self::sniff::{FrameHeader, Layout, MAX_WINDOW_LOG, ZSTD_MAGIC};
 use self::text::{Position, TextFault};

@@ -297,6 +297,28 @@ fn read_whole(file: &File, input: &Input, limits: &Limits, progress: &SharedProg
     Ok(Body::Whole { skeleton: Box::new(archive.data), pis, verified })
 }
 
+/// Reads the whole archive in `input` and checks it (integrity, version, shape, counts), not its
+/// semantics: what `inspect` shows.
+///
+/// # Errors
+///
+/// As [`Reader::open`].
+pub fn read_input(input: &Input, limits: &Limits) -> Result<Archive> {
+    Ok(Reader::open(input, limits, &crate::progress::silent())?.read_all()?.0)
+}
+
+/// Reads the whole archive in `input` and checks everything, its semantics included: what
+/// `diff` and `migrate` need.
+///
+/// # Errors
+///
+/// As [`Reader::open`], and [`Error::Invalid`] when a semantic rule is broken.
+pub fn read_valid(input: &Input, limits: &Limits, progress: &SharedProgress) -> Result<(Archive, Vec<Finding>)> {
+    let (archive, findings) = Reader::open(input, limits, progress)?.read_all()?;
+    let findings = refuse_invalid(&input.to_string(), findings, false)?;
+    Ok((archive, findings))
+}
+
 /// Copies a pipe into an unnamed temporary file, so that it can be read in passes; at most the
 /// size cap, as a compressed archive is never larger than its document.
 fn spool(from: &mut impl Read, limits: &Limits) -> Result<File> {

@@ -52,7 +52,7 @@ impl Side {
 
     fn load(&self, limits: &Limits) -> Result<Configuration> {
         match self {
-            Side::Archive(input) => Ok(super::read_valid_archive(input, limits, &crate::progress::silent())?.0.data),
+            Side::Archive(input) => Ok(crate::archive::read_valid(input, limits, &crate::progress::silent())?.0.data),
             Side::Store(location) => Ok(store::open(location)?.snapshot()?.config),
         }
     }

@@ -24,9 +24,9 @@ pub struct InspectReport {
 ///
 /// # Errors
 ///
-/// As [`super::read_archive`].
+/// As [`crate::archive::read_input`].
 pub fn inspect(input: &Input, limits: &Limits) -> Result<InspectReport> {
-    let archive = super::read_archive(input, limits)?;
+    let archive = crate::archive::read_input(input, limits)?;
     let fingerprint_consistent = archive.header.source.identity().fingerprint() == archive.header.source.fingerprint;
     Ok(InspectReport {
         file: input.to_string(),

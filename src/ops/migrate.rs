@@ -119,9 +119,9 @@ impl ReferencesReport {
 ///
 /// # Errors
 ///
-/// As [`super::read_valid_archive`]: exit 3, 5 or 6 for a bad archive.
+/// As [`crate::archive::read_valid`]: exit 3, 5 or 6 for a bad archive.
 pub fn references(options: &ReferencesOptions) -> Result<ReferencesReport> {
-    let (archive, _) = super::read_valid_archive(&options.input, &options.limits, &options.progress)?;
+    let (archive, _) = crate::archive::read_valid(&options.input, &options.limits, &options.progress)?;
     options.progress.finish();
     let references = References::of(&archive.data);
     let namespaces = references
@@ -638,7 +638,7 @@ pub fn check(store: &mut dyn Store, options: &MigrateOptions) -> Result<Checked>
         ));
     }
     // 2. The archive reads, verifies and is semantically valid.
-    let (archive, _) = super::read_valid_archive(&options.input, &options.limits, &options.progress)?;
+    let (archive, _) = crate::archive::read_valid(&options.input, &options.limits, &options.progress)?;
     // 3. It comes from Server or Data Center.
     let source = &archive.header.source;
     if source.deployment == Deployment::Cloud {

@@ -18,9 +18,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::archive::{self, Archive, Limits};
-use crate::error::Result;
-use crate::progress::SharedProgress;
+use crate::archive;
 
 pub use crate::archive::Input;
 
@@ -59,31 +57,7 @@ pub(crate) fn file_kind(meta: &std::fs::Metadata) -> &'static str {
     }
 }
 
-/// Reads and checks an archive from `input` (integrity, version, shape, counts; not semantics).
-///
-/// # Errors
-///
-/// [`Error::File`] when it cannot be opened, [`Error::Archive`] for anything wrong inside.
-pub fn read_archive(input: &Input, limits: &Limits) -> Result<Archive> {
-    Ok(archive::Reader::open(input, limits, &crate::progress::silent())?.read_all()?.0)
-}
-
-/// Reads an archive and checks its semantics: what every consumer of a whole archive needs.
-///
-/// # Errors
-///
-/// As [`read_archive`], plus [`Error::Invalid`] when a semantic rule is broken.
-pub fn read_valid_archive(
-    input: &Input,
-    limits: &Limits,
-    progress: &SharedProgress,
-) -> Result<(Archive, Vec<crate::model::validate::Finding>)> {
-    let (archive, findings) = archive::Reader::open(input, limits, progress)?.read_all()?;
-    let findings = archive::refuse_invalid(&input.to_string(), findings, false)?;
-    Ok((archive, findings))
-}
-
-pub use crate::archive::{check_semantics, refuse_invalid, waivable};
+pub use crate::archive::{check_semantics, read_input as read_archive, refuse_invalid, waivable};
 
 /// The stable finding code of text that the store cannot hold (SPEC.md, section 9).
 pub const UNSTORABLE_TEXT: &str = "store.unstorable-text";
