@@ -5,11 +5,11 @@
 //! at all when the file changed after the check. Each runs against a SQLite file and, with the
 //! `pg-tests` feature (`pg_*`), against a real PostgreSQL server.
 
+use crate::archive_common::host;
 use std::path::{Path, PathBuf};
 
 use ativo_backup::archive::{self, Limits};
 use ativo_backup::error::{ArchiveError, Error};
-use ativo_backup::host::{Deployment, HostIdentity};
 use ativo_backup::model::Configuration;
 use ativo_backup::ops::{self, Input, diff, export, import};
 use ativo_backup::sample::{self, SampleSize};
@@ -17,10 +17,6 @@ use ativo_backup::store::{self, Location, OpenOptions, Operation, Store};
 
 #[cfg(feature = "pg-tests")]
 use crate::pg_support;
-
-fn host() -> HostIdentity {
-    HostIdentity::new(Deployment::Datacenter, "B8E7-9F2A-3C4D-5E6F", "https://jira.example.com").unwrap()
-}
 
 struct Setup {
     dir: tempfile::TempDir,

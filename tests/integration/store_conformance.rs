@@ -8,6 +8,7 @@
 //! that every optional member appears both ways; this suite does not depend on the sample
 //! generator.
 
+use crate::archive_common::host;
 use std::any::Any;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -38,10 +39,6 @@ trait Backend {
     /// Begins a write transaction on a connection of its own, runs `sql` in it and keeps it
     /// open, uncommitted, until the returned guard is dropped (then it rolls back).
     fn hold_write(&self, location: &Location, sql: &str) -> Box<dyn Any>;
-}
-
-fn host() -> HostIdentity {
-    HostIdentity::new(Deployment::Datacenter, "B8E7-9F2A-3C4D-5E6F", "https://jira.example.com").unwrap()
 }
 
 fn quick() -> OpenOptions {

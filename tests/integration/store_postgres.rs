@@ -62,6 +62,7 @@ mod server {
     use ativo_backup::store::{self, Location, OpenOptions, Operation};
 
     use super::{PASSWORD, bin};
+    use crate::archive_common::host;
     use crate::pg_support::{self, TestDb};
 
     const SERVER_ID: &str = "B8E7-9F2A-3C4D-5E6F";
@@ -281,10 +282,6 @@ mod server {
         let versions: Vec<i64> =
             c.query("SELECT version FROM schema_migrations", &[]).unwrap().iter().map(|r| r.get(0)).collect();
         assert_eq!(versions, [1]);
-    }
-
-    fn host() -> HostIdentity {
-        HostIdentity::new(Deployment::Datacenter, SERVER_ID, BASE_URL).unwrap()
     }
 
     fn import_op() -> Operation {
