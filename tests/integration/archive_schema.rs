@@ -25,16 +25,12 @@ fn generated() -> String {
 
 #[test]
 fn the_committed_schema_is_the_generated_one() {
-    let path = committed_path();
-    if std::env::var_os("UPDATE_SCHEMA").is_some() {
-        std::fs::write(&path, generated()).unwrap();
-    }
-    let committed = std::fs::read_to_string(&path).unwrap_or_default();
-    assert!(
-        committed == generated(),
-        "{} differs from archive::schema(); if the model change is intended (and the format version \
-         bumped), regenerate it with `UPDATE_SCHEMA=1 cargo test --test integration archive_schema::` and commit it",
-        path.display()
+    crate::golden::reproduce(
+        &committed_path(),
+        generated().as_bytes(),
+        "UPDATE_SCHEMA",
+        "it must be archive::schema(): if the model change is intended (and the format version bumped), \
+         regenerate it with `UPDATE_SCHEMA=1 cargo test --test integration archive_schema::` and commit it",
     );
 }
 

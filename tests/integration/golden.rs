@@ -53,9 +53,17 @@ pub fn pretty(doc: &Value) -> Vec<u8> {
 
 /// Checks that the committed file at `path` holds `bytes`, what the code writes now; with the
 /// environment variable `update` set, writes them there first. `regenerate` says how to.
+///
+/// The rewrite replaces the file in one rename, so that the tests reading the committed file
+/// while it runs (they share the process) see the old or the new bytes, never a part.
 pub fn reproduce(path: &Path, bytes: &[u8], update: &str, regenerate: &str) {
     if std::env::var_os(update).is_some() {
-        std::fs::write(path, bytes).unwrap();
+        use std::os::unix::fs::PermissionsExt as _;
+        let mut file = tempfile::NamedTempFile::new_in(path.parent().unwrap()).unwrap();
+        std::io::Write::write_all(&mut file, bytes).unwrap();
+        // A temporary file is private (0600); committed files are readable by all.
+        file.as_file().set_permissions(std::fs::Permissions::from_mode(0o644)).unwrap();
+        file.persist(path).unwrap();
     }
     let committed = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}; {regenerate}", path.display()));
     assert!(committed == bytes, "{} differs from what the code writes now; {regenerate}", path.display());
