@@ -307,7 +307,7 @@ fn an_edited_value_without_a_new_digest_exits_5() {
 }
 
 #[test]
-fn inspect_and_schema_and_help() {
+fn inspect_schema_and_every_help_work_and_an_unknown_format_is_a_usage_error() {
     let (dir, store) = demo_store();
     let archive = dir.path().join("a.json.zst");
     export(&store, &archive);

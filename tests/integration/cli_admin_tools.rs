@@ -100,7 +100,7 @@ fn log_shows_what_happened_with_user_digest_and_outcome() {
 }
 
 #[test]
-fn completions_and_man_page() {
+fn completions_and_the_man_page_are_printed_and_an_unknown_shell_is_a_usage_error() {
     for shell in ["bash", "zsh", "fish", "powershell"] {
         bin().args(["completions", shell]).assert().success().stdout(predicate::str::contains("validate"));
     }

@@ -321,7 +321,7 @@ fn capacity_bits(c: &Configuration) -> Vec<u64> {
 // ---------------------------------------------------------------------------------------------
 // The suite
 
-fn create_open_missing(b: &dyn Backend) {
+fn open_never_creates_a_store_and_create_never_overwrites_one(b: &dyn Backend) {
     let f = b.fresh();
     let err = store::open_with(&f.location, &quick()).err().expect("open must not create a store");
     assert!(matches!(err, Error::Store(StoreError::Missing(_))), "{err}");
@@ -344,7 +344,7 @@ fn create_open_missing(b: &dyn Backend) {
     assert_eq!(again.snapshot().unwrap().config, Configuration::empty(), "a refused create changed the store");
 }
 
-fn exact_round_trip(b: &dyn Backend) {
+fn what_is_written_reads_back_exactly(b: &dyn Backend) {
     let (f, mut st) = create(b);
     let c = rich();
     write(st.as_mut(), &c).unwrap();
@@ -374,7 +374,7 @@ fn exact_round_trip(b: &dyn Backend) {
     assert_eq!(st.snapshot().unwrap().config, Configuration::empty());
 }
 
-fn replace_sees_current_and_logs(b: &dyn Backend) {
+fn a_replace_plans_on_the_current_configuration_and_is_logged(b: &dyn Backend) {
     let (_f, mut st) = create(b);
     write(st.as_mut(), &rich()).unwrap();
     let mut seen = None;
@@ -389,7 +389,7 @@ fn replace_sees_current_and_logs(b: &dyn Backend) {
     assert_eq!(ops[2].detail["safety_backup"], "/tmp/x.json.zst");
 }
 
-fn replace_is_atomic(b: &dyn Backend) {
+fn a_replace_that_fails_changes_and_logs_nothing(b: &dyn Backend) {
     let (_f, mut st) = create(b);
     write(st.as_mut(), &rich()).unwrap();
     st.set_api_tokens(&[ApiToken { created_at: s("2024-01-01T00:00:00Z"), created_by: s("admin"), name: s("ci") }])
@@ -429,7 +429,7 @@ fn replace_is_atomic(b: &dyn Backend) {
     assert_eq!(st.operations().unwrap(), ops_before, "a failed replace was logged");
 }
 
-fn lock_is_exclusive_and_reported(b: &dyn Backend) {
+fn the_write_lock_is_exclusive_and_a_busy_store_is_reported(b: &dyn Backend) {
     let (f, mut first) = create(b);
     write(first.as_mut(), &rich()).unwrap();
     let mut second = store::open_with(&f.location, &quick()).unwrap();
@@ -495,7 +495,7 @@ fn a_row_edited_outside_fails_the_read_and_the_store_reads_on(b: &dyn Backend) {
     assert_eq!(st.snapshot().unwrap().config, sorted(rich()));
 }
 
-fn host_aliases(b: &dyn Backend) {
+fn a_changed_host_identity_keeps_the_old_one_as_an_alias_when_asked(b: &dyn Backend) {
     let (_f, mut st) = create(b);
     let old = host();
     let new = HostIdentity::new(Deployment::Datacenter, &old.server_id, "https://jira.new.example.com").unwrap();
@@ -519,7 +519,7 @@ fn host_aliases(b: &dyn Backend) {
     assert_eq!(st.snapshot().unwrap().config, Configuration::empty());
 }
 
-fn operations_log(b: &dyn Backend) {
+fn the_operations_log_keeps_every_entry_exactly_and_in_order(b: &dyn Backend) {
     let (_f, mut st) = create(b);
     let detail = serde_json::json!({ "unmapped": ["a", "b"], "nested": { "n": 1, "ü": null } });
     let mut logged = vec![op("export", detail.clone()), op("import", serde_json::json!([])), op("admins-set", detail)];
@@ -539,7 +539,7 @@ fn operations_log(b: &dyn Backend) {
     assert!(ops.windows(2).all(|w| w[0].id < w[1].id), "ids increase: {ops:?}");
 }
 
-fn api_tokens(b: &dyn Backend) {
+fn api_tokens_are_kept_sorted_and_survive_a_replace(b: &dyn Backend) {
     let (_f, mut st) = create(b);
     let t = |name: &str| ApiToken { created_at: s("2024-03-01T12:00:00Z"), created_by: s("JIRAUSER1"), name: s(name) };
     st.set_api_tokens(&[t("zeta"), t("Älpha"), t("ci")]).unwrap();
@@ -551,7 +551,7 @@ fn api_tokens(b: &dyn Backend) {
     assert_eq!(st.snapshot().unwrap().config, sorted(rich()));
 }
 
-fn newer_schema_is_refused(b: &dyn Backend) {
+fn a_store_with_a_newer_schema_is_refused(b: &dyn Backend) {
     let (f, st) = create(b);
     drop(st);
     b.execute_raw(
@@ -629,17 +629,17 @@ mod sqlite {
     use super::Sqlite;
     conformance!(
         Sqlite,
-        create_open_missing,
-        exact_round_trip,
-        replace_sees_current_and_logs,
-        replace_is_atomic,
-        lock_is_exclusive_and_reported,
+        open_never_creates_a_store_and_create_never_overwrites_one,
+        what_is_written_reads_back_exactly,
+        a_replace_plans_on_the_current_configuration_and_is_logged,
+        a_replace_that_fails_changes_and_logs_nothing,
+        the_write_lock_is_exclusive_and_a_busy_store_is_reported,
         readers_see_a_consistent_snapshot,
         a_row_edited_outside_fails_the_read_and_the_store_reads_on,
-        host_aliases,
-        operations_log,
-        api_tokens,
-        newer_schema_is_refused,
+        a_changed_host_identity_keeps_the_old_one_as_an_alias_when_asked,
+        the_operations_log_keeps_every_entry_exactly_and_in_order,
+        api_tokens_are_kept_sorted_and_survive_a_replace,
+        a_store_with_a_newer_schema_is_refused,
     );
 }
 
@@ -718,17 +718,17 @@ mod pg {
     }
 
     pg_conformance!(
-        pg_create_open_missing => create_open_missing,
-        pg_exact_round_trip => exact_round_trip,
-        pg_replace_sees_current_and_logs => replace_sees_current_and_logs,
-        pg_replace_is_atomic => replace_is_atomic,
+        pg_open_never_creates_a_store_and_create_never_overwrites_one => open_never_creates_a_store_and_create_never_overwrites_one,
+        pg_what_is_written_reads_back_exactly => what_is_written_reads_back_exactly,
+        pg_a_replace_plans_on_the_current_configuration_and_is_logged => a_replace_plans_on_the_current_configuration_and_is_logged,
+        pg_a_replace_that_fails_changes_and_logs_nothing => a_replace_that_fails_changes_and_logs_nothing,
         pg_a_row_edited_outside_fails_the_read_and_the_store_reads_on => a_row_edited_outside_fails_the_read_and_the_store_reads_on,
-        pg_lock_is_exclusive_and_reported => lock_is_exclusive_and_reported,
+        pg_the_write_lock_is_exclusive_and_a_busy_store_is_reported => the_write_lock_is_exclusive_and_a_busy_store_is_reported,
         pg_readers_see_a_consistent_snapshot => readers_see_a_consistent_snapshot,
-        pg_host_aliases => host_aliases,
-        pg_operations_log => operations_log,
-        pg_api_tokens => api_tokens,
-        pg_newer_schema_is_refused => newer_schema_is_refused,
+        pg_a_changed_host_identity_keeps_the_old_one_as_an_alias_when_asked => a_changed_host_identity_keeps_the_old_one_as_an_alias_when_asked,
+        pg_the_operations_log_keeps_every_entry_exactly_and_in_order => the_operations_log_keeps_every_entry_exactly_and_in_order,
+        pg_api_tokens_are_kept_sorted_and_survive_a_replace => api_tokens_are_kept_sorted_and_survive_a_replace,
+        pg_a_store_with_a_newer_schema_is_refused => a_store_with_a_newer_schema_is_refused,
     );
 }
 
