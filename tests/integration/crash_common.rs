@@ -2,9 +2,11 @@
 //! binary, the host every store and archive here belongs to, deterministic archives of several
 //! sizes, and a [`Backend`] seam so that the same trials can run against another store backend.
 //!
-//! The SQLite backend is implemented here. A PostgreSQL variant implements [`Backend`] with a
-//! database cloned from a template (`CREATE DATABASE trial_n TEMPLATE old`), `amcheck` for
-//! integrity and `pg_locks` for the lock check; the trial loops take any backend.
+//! The SQLite backend is implemented here; `crash_import_pg.rs` implements [`Backend`] for
+//! PostgreSQL with databases cloned from a template (`CREATE DATABASE ... TEMPLATE`), its
+//! constraints and indexes for integrity and `pg_locks` for the lock check. The import crash
+//! trials of both ([`ImportTrials`]: the timing of unkilled imports, the [`plan`] of the faults,
+//! the checks after each) take any backend.
 #![allow(dead_code)]
 
 use std::io::BufReader;
