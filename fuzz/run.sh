@@ -4,7 +4,7 @@
 #   FUZZ_TARGET=stream_differential bash fuzz/run.sh 600    (default target: decode_validate)
 # The corpus lives in fuzz/corpus/ (not committed), seeded from fixtures/ and fixtures/fuzz/;
 # crashes go to fuzz/artifacts/. Copy any crash, and inputs worth keeping, to fixtures/fuzz/:
-# `cargo test --test hostile_fuzz` replays them.
+# `cargo test --test integration hostile_fuzz::` replays them.
 set -euo pipefail
 cd "$(dirname "$0")"
 seconds="${1:-600}"

@@ -1,6 +1,6 @@
 //! The JSON Schema (draft 2020-12) of the document, generated from the very types that write it
 //! ([`super::Document`] and the model), and committed as `schema/ativo-backup.v1.schema.json`;
-//! `tests/archive_schema.rs` fails when the two differ.
+//! `tests/integration/archive_schema.rs` fails when the two differ.
 //!
 //! Optional members are "absent or a value", never `null`, matching the reader, which refuses
 //! `null` (`model::non_null`). schemars 1.x always lets an `Option` be `null` (its 0.8 settings

@@ -402,7 +402,7 @@ mod tests {
     /// decompressed again for every frame (minutes for half a MB). The frames at each end are
     /// now bounded, and each search looks at new bytes only.
     #[test]
-    fn issue6_pass_one_reads_a_bounded_number_of_frames_at_each_end() {
+    fn pass_one_reads_a_bounded_number_of_frames_at_each_end() {
         let frames_of = |pieces: &[&[u8]]| -> Vec<u8> {
             pieces.iter().flat_map(|piece| zstd::bulk::compress(piece, 3).unwrap()).collect()
         };
