@@ -35,9 +35,8 @@
 //!
 //! Rows go in with `COPY ... FROM STDIN`. PostgreSQL checks a foreign key once per inserted row
 //! (a trigger and a query each), which costs several times the insert itself, and inserts
-//! every row into every index of its table one by one (a `COPY` of the huge sample's 600,000
-//! capacity rows: 1.42 s into the table with its two indexes, 0.29 s into the bare table and
-//! 0.41 s to build both indexes afterwards). For a large configuration ([`BULK_ROWS`] rows or
+//! every row into every index of its table one by one, several times slower than building the
+//! indexes afterwards (BENCHMARKS.md, "PostgreSQL"). For a large configuration ([`BULK_ROWS`] rows or
 //! more) written by the owner of the tables, the replace therefore locks the configuration
 //! tables (ACCESS EXCLUSIVE, in the order readers read them, so a reader and the writer cannot
 //! deadlock), drops their foreign keys, deletes the old rows, drops their primary keys, unique
@@ -883,15 +882,12 @@ fn begin_write<'c>(client: &'c mut Client, ctx: &Ctx, action: &str) -> Result<Tr
 /// Every query of this store reads a table in its primary key's order, whole or in ranges of PI
 /// keys (`relational::Table::select_range_sql`). PostgreSQL's default costs (a random page read
 /// priced at four sequential ones) make the planner answer a range with a bitmap scan and a
-/// sort, which on the huge sample takes 3 to 4 times the server time of walking the primary key
-/// (`EXPLAIN ANALYZE` of one batch of `capacity`: 12.4 ms against 3.2 ms) and the export 1.2
-/// times as long. Without sorts the planner walks the index, which hands the rows over in order.
+/// sort, which takes several times the server time of walking the primary key (BENCHMARKS.md,
+/// "PostgreSQL"). Without sorts the planner walks the index, which hands the rows over in order.
 /// `SET LOCAL` ends with the transaction: other sessions, and the server's settings, are never
 /// touched. A replace reads the store with it and sets it back before it writes: the rest of a
-/// replace was slower with it (large sample, import into an empty store, 5 runs each: 0.75 s
-/// without the setting, 0.96 s with it for the whole transaction, 0.78 s with it for the read
-/// only); the checks of the foreign keys that a bulk write adds back are queries, planned
-/// with the transaction's settings.
+/// replace was slower with it (measured in BENCHMARKS.md); the checks of the foreign keys that a
+/// bulk write adds back are queries, planned with the transaction's settings.
 const INDEX_ORDER: &str = "SET LOCAL enable_sort = off";
 /// Undoes [`INDEX_ORDER`] for the rest of a transaction.
 const ANY_ORDER: &str = "SET LOCAL enable_sort TO DEFAULT";
@@ -899,8 +895,8 @@ const ANY_ORDER: &str = "SET LOCAL enable_sort TO DEFAULT";
 /// Before a bulk write makes its keys and indexes again: at least 64 MB for each sort or hash
 /// of the foreign-key checks (`work_mem`, 4 MB by default) and 256 MB for each index build
 /// (`maintenance_work_mem`, 64 MB by default), for this transaction only; a server set higher
-/// keeps its own. With the defaults the checks' hash joins spill to disk in batches: the three
-/// largest checks of the huge sample took 0.60 s with 4 MB and 0.37 s with 64 MB.
+/// keeps its own. With the defaults the checks' hash joins spill to disk in batches
+/// (BENCHMARKS.md, "PostgreSQL").
 const BULK_MEMORY: &str = "SELECT set_config(name, setting, true)
     FROM (VALUES ('work_mem', '64MB'), ('maintenance_work_mem', '256MB')) AS v (name, setting)
     WHERE pg_size_bytes(current_setting(name)) < pg_size_bytes(setting)";
