@@ -37,10 +37,10 @@ use sha2::{Digest as _, Sha256};
 
 use super::OverLimits;
 use super::digest::{self, DataDigests};
-use super::{Header, Scope, ZSTD_LEVEL, document_prefix, seal_header};
+use super::{Header, Limits, Scope, ZSTD_LEVEL, document_prefix, seal_header};
 use crate::error::ArchiveError;
 use crate::host::HostIdentity;
-use crate::model::canonical::{data_around_pis, write_canonical_measured};
+use crate::model::canonical::{Measure, data_around_pis, write_canonical, write_canonical_measured};
 use crate::model::{ApiToken, Configuration, Counts, Pi};
 
 /// Uncompressed bytes per spooled zstd frame. Each frame declares its content size and stays
@@ -306,6 +306,7 @@ impl<W: Write> DataFrames<W> {
     pub(crate) fn new(out: W, digests: bool) -> io::Result<Self> {
         let frames = Frames {
             content: Vec::with_capacity(FRAME_CONTENT),
+            content_total: 0,
             hasher: digests.then(digest::DataHasher::new),
             compressor: frame_compressor()?,
             compressed: Vec::with_capacity(zstd::zstd_safe::compress_bound(FRAME_CONTENT)),
@@ -330,10 +331,24 @@ impl<W: Write> DataFrames<W> {
         if self.pis > 0 {
             self.out.write_all(b",")?;
         }
-        let measure = write_canonical_measured(&mut self.out, pi)?;
-        self.over_limits.note_pi(self.pis, &pi.key, measure);
+        // The size comes from the bytes written; only a PI larger than the string limit can hold
+        // a string over it, and only such a (rare) PI is measured again for its longest string.
+        let before = self.written();
+        write_canonical(&mut self.out, pi)?;
+        let size = self.written() - before;
+        let longest_string = if size > Limits::default().max_string as u64 {
+            write_canonical_measured(io::sink(), pi)?.longest_string
+        } else {
+            0
+        };
+        self.over_limits.note_pi(self.pis, &pi.key, Measure { size, longest_string });
         self.pis += 1;
         Ok(())
+    }
+
+    /// Bytes of content written so far, those still buffered included.
+    fn written(&self) -> u64 {
+        self.out.get_ref().content_total + self.out.buffer().len() as u64
     }
 
     /// Ends the last frame; returns the output.
@@ -348,6 +363,8 @@ impl<W: Write> DataFrames<W> {
 /// hashed for the digests, compressed, hashed again as compressed bytes, and appended to `out`.
 struct Frames<W> {
     content: Vec<u8>,
+    /// Bytes of content taken in all.
+    content_total: u64,
     hasher: Option<digest::DataHasher>,
     compressor: zstd::bulk::Compressor<'static>,
     compressed: Vec<u8>,
@@ -378,6 +395,7 @@ impl<W: Write> Write for Frames<W> {
     fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
         let take = bytes.len().min(FRAME_CONTENT - self.content.len());
         self.content.extend_from_slice(&bytes[..take]);
+        self.content_total += take as u64;
         if self.content.len() == FRAME_CONTENT {
             self.end_frame()?;
         }
