@@ -243,7 +243,7 @@ impl OverLimits {
         self.note(measure, || (format!("PI {key:?}"), format!("/data/pis/{index}")));
     }
 
-    /// [`OverLimits::notes`] of a whole configuration (the admins only `with_admins`).
+    /// The notes (`OverLimits::notes`) of a whole configuration (the admins only `with_admins`).
     pub fn of(config: &Configuration, with_admins: bool) -> Vec<String> {
         let mut over = OverLimits::around_pis(config, with_admins);
         for (i, pi) in config.pis.iter().enumerate() {

@@ -195,7 +195,7 @@ pub struct Spooled {
     /// The last frame: `}`.
     last: Vec<u8>,
     /// Entities over the default reader limits: the archive is complete, and these notes say
-    /// how to read it ([`OverLimits::notes`]).
+    /// how to read it.
     pub over_limits: Vec<String>,
 }
 
