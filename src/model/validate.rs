@@ -107,6 +107,11 @@ impl PiFindings {
     pub fn append(&mut self, mut later: PiFindings) {
         self.0.0.append(&mut later.0.0);
     }
+
+    /// Whether any of these findings is an error.
+    pub fn has_errors(&self) -> bool {
+        self.0.0.iter().any(Finding::is_error)
+    }
 }
 
 impl<'a> Validator<'a> {

@@ -72,25 +72,34 @@ pub struct DiffReport {
     pub to: String,
     /// Content digest of A.
     pub from_digest: String,
-    /// Content digest of B.
+    /// Content digest of B; with `--only`, of A with the selection restored from B.
     pub to_digest: String,
+    /// The selectors of `--only`, when given.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub only: Vec<String>,
     /// What importing B over A changes.
     pub plan: Plan,
 }
 
-/// Compares two sides.
+/// Compares two sides; with `only`, A with what `import --only` would restore from B (the
+/// preview of a selective import).
 ///
 /// # Errors
 ///
-/// Any error reading either side (archive errors, semantic errors, store errors).
-pub fn diff(from: &Side, to: &Side, limits: &Limits) -> Result<DiffReport> {
+/// Any error reading either side (archive errors, semantic errors, store errors);
+/// [`crate::Error::Usage`] for a selector naming a key neither side has.
+pub fn diff(from: &Side, to: &Side, limits: &Limits, only: Option<&super::select::Selection>) -> Result<DiffReport> {
     let a = from.load(limits)?;
-    let b = to.load(limits)?;
+    let mut b = to.load(limits)?;
+    if let Some(selection) = only {
+        b = super::select::restored(selection, &a, &b)?;
+    }
     Ok(DiffReport {
         from: from.describe(),
         to: to.describe(),
         from_digest: archive::content_digest(&a),
         to_digest: archive::content_digest(&b),
+        only: only.map(super::select::Selection::names).unwrap_or_default(),
         plan: plan(&a, &b),
     })
 }

@@ -24,6 +24,7 @@ use serde::Serialize;
 
 use super::Input;
 use super::diff::{self, Plan};
+use super::select::{self, Selection};
 use crate::archive::{self, ContentDigester, Header, Limits, Scope};
 use crate::error::{ArchiveError, Error, Result};
 use crate::host::{HostIdentity, HostMatch};
@@ -46,6 +47,9 @@ pub struct ImportOptions {
     /// showing them: the way back for a backup of a store that held such a configuration.
     /// Integrity, version, schema, host and scope are never waived.
     pub allow_invalid: bool,
+    /// Restore only these entities (`--only`), keeping the rest of the store as it is; `None`
+    /// restores everything.
+    pub only: Option<Selection>,
     /// Progress receiver.
     pub progress: SharedProgress,
 }
@@ -69,6 +73,8 @@ pub struct Checked {
     rows: u64,
     /// The archive, read again when it is written.
     reader: archive::Reader,
+    /// For a selective import, the content digest the store will have.
+    selected_digest: Option<String>,
 }
 
 /// What an import did, or would do (`dry_run`).
@@ -80,6 +86,9 @@ pub struct ImportReport {
     pub dry_run: bool,
     /// `identity` or `alias`.
     pub host_match: HostMatch,
+    /// The selectors of a selective import (`--only`); empty for a full one.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub only: Vec<String>,
     /// Changes per entity kind.
     pub plan: Plan,
     /// Findings in the archive: warnings, and the semantic errors `--allow-invalid` let through.
@@ -93,7 +102,7 @@ pub struct ImportReport {
     pub safety_backup_notes: Vec<String>,
     /// Content digest of the store's configuration before.
     pub content_digest_before: String,
-    /// Content digest of the store's configuration after (the archive's).
+    /// Content digest of the store's configuration after (the archive's, unless selective).
     pub content_digest_after: String,
     /// Why the archive was read whole rather than streamed, when it was; informative.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -108,6 +117,9 @@ pub struct ImportReport {
 /// archive, [`Error::OtherHost`] (4), [`Error::Store`] (7).
 pub fn check(store: &mut dyn Store, options: &ImportOptions) -> Result<Checked> {
     let mut reader = archive::Reader::open(&options.input, &options.limits, &options.progress)?;
+    if let Some(selection) = &options.only {
+        return check_selected(store, options, selection, reader);
+    }
     let skeleton = reader.data().clone();
     // A store that cannot hold a NUL has every PI of the archive looked at as the plan is made.
     let refuses_nul = store.refuses_nul_in_text().then(|| store.location());
@@ -142,7 +154,110 @@ pub fn check(store: &mut dyn Store, options: &ImportOptions) -> Result<Checked> 
         read_whole: reader.fallback().map(str::to_owned),
         rows: planned.archive_rows,
         reader,
+        selected_digest: None,
     })
+}
+
+/// [`check`] of a selective import: the archive as for a full one, then the result of restoring
+/// the selection over what the store holds, which must be valid as a whole.
+fn check_selected(
+    store: &mut dyn Store,
+    options: &ImportOptions,
+    selection: &Selection,
+    mut reader: archive::Reader,
+) -> Result<Checked> {
+    let verified = reader.verify()?;
+    let archive_findings = verified.accept(&options.input.to_string(), options.allow_invalid)?;
+    let host_match = check_scope_and_host(store, options, &verified.header)?;
+    options.progress.phase("comparing with the store", None);
+    // The store's side as an archive in a temporary file, so that both sides stream alike.
+    let host = store.host()?.identity;
+    let mut current = spool_store(store, &host)?;
+    let refuses_nul = store.refuses_nul_in_text().then(|| store.location());
+    let (outcome, content_digest_before) =
+        check_result(options, selection, &verified.header, &mut current, &mut reader, refuses_nul)?;
+    // The archive's own findings outside the result do not concern this import; its errors were
+    // waived above (or there are none).
+    drop(archive_findings);
+    Ok(Checked {
+        header: verified.header,
+        findings: outcome.findings,
+        plan: outcome.plan,
+        host_match,
+        content_digest_before,
+        read_whole: reader.fallback().map(str::to_owned),
+        rows: outcome.rows,
+        reader,
+        selected_digest: Some(outcome.content_digest_after),
+    })
+}
+
+/// The result of restoring `selection` from `archive` over the store's side `current` (an
+/// archive of what it holds), checked: refused with its findings and the selectors that would
+/// complete it when it breaks a rule, unless `--allow-invalid`. Returns it with the store's
+/// content digest.
+fn check_result(
+    options: &ImportOptions,
+    selection: &Selection,
+    checked: &Header,
+    current: &mut archive::Reader,
+    archive: &mut archive::Reader,
+    refuses_nul: Option<String>,
+) -> Result<(select::Outcome, String)> {
+    let current_skeleton = current.data().clone();
+    let archive_skeleton = archive.data().clone();
+    let nul = |pi: &Pi, i: usize| {
+        refuses_nul.as_ref().and_then(|location| super::nul_in_text(pi, &format!("/data/pis/{i}"), location))
+    };
+    let (current_verified, (archive_verified, outcome)) = current.pass("comparing", |current_pis| {
+        archive.pass("comparing", |archive_pis| {
+            select::check(selection, &current_skeleton, current_pis, &archive_skeleton, archive_pis, &nul)
+        })
+    })?;
+    let skeleton_nul = refuses_nul.as_ref().and_then(|location| {
+        super::nul_in_text(&selection.skeleton(&current_skeleton, &archive_skeleton), "/data", location)
+    });
+    if let Some(f) = skeleton_nul {
+        return Err(Error::Invalid { context: options.input.to_string(), findings: vec![f] });
+    }
+    same_archive(checked, &archive_verified.header, archive.input())?;
+    let context = if outcome.completions.is_empty() {
+        format!(
+            "the store after restoring {} from {} (no selector completes it: restore the whole backup, or correct the store first)",
+            selection.names().join(", "),
+            options.input
+        )
+    } else {
+        let words: Vec<String> = outcome.completions.iter().map(|s| format!("--only {s}")).collect();
+        format!(
+            "the store after restoring {} from {} (add {} to complete the selection)",
+            selection.names().join(", "),
+            options.input,
+            words.join(" ")
+        )
+    };
+    let findings = archive::refuse_invalid(&context, outcome.findings, options.allow_invalid)?;
+    Ok((select::Outcome { findings, ..outcome }, current_verified.header.content_digest))
+}
+
+/// What the store holds now, as a verified archive in an anonymous temporary file.
+fn spool_store(store: &mut dyn Store, host: &HostIdentity) -> Result<archive::Reader> {
+    let dir = std::env::temp_dir();
+    let io = |source| Error::File { action: "cannot write a temporary file in", path: dir.clone(), source };
+    let mut spooled = archive::spool(&dir, host, Scope::Full, Utc::now(), |stream| store.stream_snapshot(stream))?;
+    let mut file = tempfile::tempfile_in(&dir).map_err(io)?;
+    let mut out = std::io::BufWriter::new(&mut file);
+    spooled.write_to(&mut out)?;
+    std::io::Write::flush(&mut out).map_err(io)?;
+    drop(out);
+    let input = Input::File(PathBuf::from(format!("{} (spooled)", store.location())));
+    archive::Reader::open_file(file, &input, &own_archive_limits(), &crate::progress::silent())
+}
+
+/// Limits for reading back an archive this process wrote from the store (its spool, its safety
+/// backup): the store's entities may exceed the defaults, and nothing hostile is in between.
+fn own_archive_limits() -> Limits {
+    Limits { max_size: u64::MAX, max_string: usize::MAX, max_entity: u64::MAX, ..Limits::default() }
 }
 
 /// The rules after the archive itself: a full archive (not a migration archive), of this host
@@ -262,13 +377,14 @@ pub fn dry_run_report(options: &ImportOptions, checked: Checked) -> Result<Impor
         input: options.input.to_string(),
         dry_run: true,
         host_match: checked.host_match,
+        only: options.only.as_ref().map(Selection::names).unwrap_or_default(),
         plan: checked.plan,
         allowed_errors: checked.findings.iter().filter(|f| f.is_error()).count(),
         warnings: checked.findings,
         safety_backup: None,
         safety_backup_notes: Vec::new(),
         content_digest_before: checked.content_digest_before,
-        content_digest_after: checked.header.content_digest,
+        content_digest_after: checked.selected_digest.unwrap_or(checked.header.content_digest),
         read_whole: checked.read_whole,
     })
 }
@@ -282,7 +398,17 @@ pub fn dry_run_report(options: &ImportOptions, checked: Checked) -> Result<Impor
 /// store is unchanged.
 pub fn apply(store: &mut dyn Store, options: &ImportOptions, checked: Checked) -> Result<ImportReport> {
     let host = store.host()?.identity;
-    let Checked { header, findings, host_match, content_digest_before, plan, rows, reader, read_whole } = checked;
+    let Checked {
+        header,
+        findings,
+        host_match,
+        content_digest_before,
+        plan,
+        rows,
+        reader,
+        read_whole,
+        selected_digest,
+    } = checked;
     options.progress.phase("waiting for the store's write lock", None);
     let mut replacement = Import {
         options,
@@ -293,6 +419,9 @@ pub fn apply(store: &mut dyn Store, options: &ImportOptions, checked: Checked) -
         rows,
         checked_before: content_digest_before,
         plan,
+        after: selected_digest.clone().unwrap_or_else(|| header.content_digest.clone()),
+        current: None,
+        refuses_nul: store.refuses_nul_in_text().then(|| store.location()),
         outcome: None,
     };
     store.replace_streamed(&mut replacement)?;
@@ -303,13 +432,14 @@ pub fn apply(store: &mut dyn Store, options: &ImportOptions, checked: Checked) -
         input: options.input.to_string(),
         dry_run: false,
         host_match,
+        only: options.only.as_ref().map(Selection::names).unwrap_or_default(),
         plan,
         allowed_errors: findings.iter().filter(|f| f.is_error()).count(),
         warnings: findings,
         safety_backup: Some(backup.path.display().to_string()),
         safety_backup_notes: backup.notes,
         content_digest_before: backup.content_digest,
-        content_digest_after: header.content_digest,
+        content_digest_after: replacement.after,
         read_whole,
     })
 }
@@ -327,6 +457,12 @@ struct Import<'a> {
     checked_before: String,
     /// That plan, still right if the store has not changed since.
     plan: Plan,
+    /// The content digest the store will have (the archive's, unless selective).
+    after: String,
+    /// A selective import's store side under the lock: its safety backup, read back.
+    current: Option<archive::Reader>,
+    /// The store's location when it cannot hold a NUL in text (a re-check must look).
+    refuses_nul: Option<String>,
     /// The safety backup, the content digest before and the plan, once prepared.
     outcome: Option<(SafetyBackup, Plan)>,
 }
@@ -337,9 +473,28 @@ impl Replacement for Import<'_> {
         options.progress.phase("writing the safety backup", None);
         let backup = write_safety_backup_from(&options.safety_dir, &self.host, current)?;
         let before = backup.content_digest.clone();
+        // A selective import merges what the lock protects, as its safety backup holds it, with
+        // the archive; the result is checked again when the store changed since `check`.
+        if let Some(selection) = &options.only {
+            let mut current = archive::Reader::open(
+                &Input::File(backup.path.clone()),
+                &own_archive_limits(),
+                &crate::progress::silent(),
+            )?;
+            if before != self.checked_before {
+                options.progress.phase("comparing with the store", None);
+                let refuses_nul = self.refuses_nul.clone();
+                let (outcome, _) =
+                    check_result(options, selection, self.header, &mut current, &mut self.reader, refuses_nul)?;
+                self.plan = outcome.plan;
+                self.rows = outcome.rows;
+                self.after = outcome.content_digest_after;
+            }
+            self.current = Some(current);
+        }
         // The plan from `check` holds unless the store changed since; then it is made again from
         // what the lock now protects.
-        let plan = if before == self.checked_before {
+        let plan = if before == self.checked_before || options.only.is_some() {
             std::mem::take(&mut self.plan)
         } else {
             options.progress.phase("comparing with the store", None);
@@ -349,13 +504,13 @@ impl Replacement for Import<'_> {
             planned.plan
         };
         let header = self.header;
-        let op = Operation {
+        let mut op = Operation {
             id: 0,
             at: Utc::now(),
             kind: OperationKind::Import,
             os_user: crate::store::current_os_user(),
             archive_digest: Some(header.integrity_digest.clone()),
-            content_digest: Some(header.content_digest.clone()),
+            content_digest: Some(self.after.clone()),
             outcome: Outcome::Ok,
             detail: serde_json::json!({
                 "input": options.input.absolute(),
@@ -365,6 +520,9 @@ impl Replacement for Import<'_> {
                 "content_digest_before": before,
             }),
         };
+        if let Some(selection) = &options.only {
+            op.detail["only"] = serde_json::json!(selection.names());
+        }
         self.outcome = Some((backup, plan));
         let rows = self.rows;
         options.progress.phase("replacing the configuration", None);
@@ -372,6 +530,9 @@ impl Replacement for Import<'_> {
     }
 
     fn write(&mut self, out: &mut dyn ConfigSink) -> Result<()> {
+        if let (Some(selection), Some(current)) = (&self.options.only, &mut self.current) {
+            return write_selected(selection, current, &mut self.reader, self.header, out);
+        }
         out.start(self.reader.data(), &[])?;
         let (verified, ()) = self.reader.pass("importing", |pis| {
             for pi in pis {
@@ -382,6 +543,28 @@ impl Replacement for Import<'_> {
         out.finish()?;
         same_archive(self.header, &verified.header, self.reader.input())
     }
+}
+
+/// Writes the result of restoring `selection` from `archive` over `current` (the store's safety
+/// backup) into `out`.
+fn write_selected(
+    selection: &Selection,
+    current: &mut archive::Reader,
+    archive: &mut archive::Reader,
+    checked: &Header,
+    out: &mut dyn ConfigSink,
+) -> Result<()> {
+    out.start(&selection.skeleton(current.data(), archive.data()), &[])?;
+    let (_, (verified, ())) = current.pass("importing", |current_pis| {
+        archive.pass("importing", |archive_pis| {
+            select::pair_pis(selection, current_pis, archive_pis, |pair| match pair.into_result() {
+                Some(pi) => out.pi(pi),
+                None => Ok(()),
+            })
+        })
+    })?;
+    out.finish()?;
+    same_archive(checked, &verified.header, archive.input())
 }
 
 /// Whether a later pass read the archive that was checked (`checked`): the reader verified it

@@ -12,6 +12,7 @@ pub mod inspect;
 pub mod log;
 pub mod migrate;
 pub mod safety;
+pub mod select;
 pub mod validate;
 
 use std::path::{Path, PathBuf};

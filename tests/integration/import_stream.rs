@@ -18,23 +18,23 @@ use ativo_backup::store::{self, Location, OpenOptions, Operation, Store};
 #[cfg(feature = "pg-tests")]
 use crate::pg_support;
 
-struct Setup {
-    dir: tempfile::TempDir,
-    store: Box<dyn Store>,
+pub(crate) struct Setup {
+    pub(crate) dir: tempfile::TempDir,
+    pub(crate) store: Box<dyn Store>,
     /// Keeps a PostgreSQL test database until the test ends.
     _db: Option<Box<dyn std::any::Any>>,
 }
 
 /// Which backend a test runs against.
 #[derive(Clone, Copy)]
-enum Backend {
+pub(crate) enum Backend {
     Sqlite,
     #[cfg(feature = "pg-tests")]
     Postgres,
 }
 
 impl Setup {
-    fn new(backend: Backend) -> Self {
+    pub(crate) fn new(backend: Backend) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let (location, db): (Location, Option<Box<dyn std::any::Any>>) = match backend {
             Backend::Sqlite => (Location::Sqlite(dir.path().join("store.db")), None),
@@ -48,7 +48,7 @@ impl Setup {
         Setup { dir, store, _db: db }
     }
 
-    fn put(&mut self, config: &Configuration) {
+    pub(crate) fn put(&mut self, config: &Configuration) {
         let mut config = config.clone();
         config.sort();
         self.store
@@ -68,7 +68,7 @@ impl Setup {
             .unwrap();
     }
 
-    fn export(&mut self, name: &str) -> PathBuf {
+    pub(crate) fn export(&mut self, name: &str) -> PathBuf {
         let path = self.dir.path().join(name);
         let options = export::ExportOptions {
             output: export::Output::File(path.clone()),
@@ -81,17 +81,18 @@ impl Setup {
         path
     }
 
-    fn options(&self, archive: &Path) -> import::ImportOptions {
+    pub(crate) fn options(&self, archive: &Path) -> import::ImportOptions {
         import::ImportOptions {
             allow_invalid: false,
             input: Input::File(archive.to_path_buf()),
             limits: Limits::default(),
             safety_dir: self.dir.path().join("safety"),
+            only: None,
             progress: ativo_backup::progress::silent(),
         }
     }
 
-    fn config(&mut self) -> Configuration {
+    pub(crate) fn config(&mut self) -> Configuration {
         self.store.snapshot().unwrap().config
     }
 }

@@ -46,6 +46,7 @@ mod migration_large;
 mod migration_mappings;
 mod model_sample;
 mod restore_invalid;
+mod selective;
 mod store_conformance;
 mod store_postgres;
 mod validate_stream;

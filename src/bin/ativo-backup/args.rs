@@ -347,6 +347,11 @@ pub struct ImportArgs {
     /// scope are never waived.
     #[arg(long)]
     pub allow_invalid: bool,
+    /// Restore only this entity, keeping everything else in the store as it is (repeatable):
+    /// team:KEY, program:KEY (with its PIs), period:KEY (with its sprints), pi:KEY, settings,
+    /// admins.
+    #[arg(long, value_name = "SELECTOR")]
+    pub only: Vec<String>,
     /// Limits.
     #[command(flatten)]
     pub limits: LimitArgs,
@@ -383,6 +388,9 @@ pub struct DiffArgs {
     /// A then B; with only one, A is the --store store.
     #[arg(required = true, num_args = 1..=2, value_name = "A|B")]
     pub sides: Vec<String>,
+    /// Compare only this entity, as `import --only` would restore it (repeatable).
+    #[arg(long, value_name = "SELECTOR")]
+    pub only: Vec<String>,
     /// Limits.
     #[command(flatten)]
     pub limits: LimitArgs,

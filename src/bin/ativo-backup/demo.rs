@@ -107,6 +107,7 @@ pub fn run(dir: Option<PathBuf>, format: Format) -> Result<()> {
         input: Input::File(archive_path),
         limits: Limits::default(),
         safety_dir: ops::default_safety_dir(&location),
+        only: None,
         progress: silent(),
     };
     let checked = ops::import::check(store.as_mut(), &options)?;

@@ -168,6 +168,7 @@ fn run(cli: Cli) -> Result<u8> {
                 input: Input::parse(&a.file),
                 limits: a.limits.limits(),
                 safety_dir: a.safety_dir.unwrap_or_else(|| ops::default_safety_dir(&location)),
+                only: ops::select::Selection::parse(&a.only)?,
                 progress,
             };
             let mut store = store::open(&location)?;
@@ -180,7 +181,7 @@ fn run(cli: Cli) -> Result<u8> {
             }
             options.progress.finish();
             if !a.yes {
-                confirm(&store.location(), &options.input, &checked.plan)?;
+                confirm(&store.location(), &options, &checked.plan)?;
             }
             let report = ops::import::apply(store.as_mut(), &options, checked)?;
             render::import(&report, format);
@@ -207,7 +208,8 @@ fn run(cli: Cli) -> Result<u8> {
                 [a, b] => (ops::diff::Side::parse(a)?, ops::diff::Side::parse(b)?),
                 _ => return Err(Error::Usage("diff takes one or two arguments".into())),
             };
-            let report = ops::diff::diff(&from, &to, &limits)?;
+            let only = ops::select::Selection::parse(&a.only)?;
+            let report = ops::diff::diff(&from, &to, &limits, only.as_ref())?;
             render::diff(&report, format);
         }
         Command::Schema => {
@@ -301,13 +303,16 @@ fn run(cli: Cli) -> Result<u8> {
 }
 
 /// Asks before an import overwrites the store; refuses (exit 2) when nobody can answer.
-fn confirm(store: &str, input: &Input, plan: &ops::diff::Plan) -> Result<()> {
-    ask(
-        &format!("replace ALL Ativo configuration in {store} with {input}?"),
-        "re-run with --yes (see the plan with --dry-run)",
-        || render::plan_to_stderr(plan),
-        "import",
-    )
+fn confirm(store: &str, options: &ops::import::ImportOptions, plan: &ops::diff::Plan) -> Result<()> {
+    let input = &options.input;
+    let question = match &options.only {
+        None => format!("replace ALL Ativo configuration in {store} with {input}?"),
+        Some(selection) => format!(
+            "restore {} in {store} from {input}, keeping everything else as it is?",
+            selection.names().join(", ")
+        ),
+    };
+    ask(&question, "re-run with --yes (see the plan with --dry-run)", || render::plan_to_stderr(plan), "import")
 }
 
 /// Asks before a migration overwrites the cloud configuration; refuses (exit 2) when nobody can

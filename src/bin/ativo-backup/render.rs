@@ -297,10 +297,15 @@ pub fn import(r: &ImportReport, format: Format) {
     if let Some(why) = r.read_whole.as_ref().filter(|_| verbose()) {
         tell!("note: {} was read whole, not streamed: {why}", r.input);
     }
+    let only = if r.only.is_empty() { String::new() } else { format!(" --only {}", r.only.join(" --only ")) };
     if r.dry_run {
-        say!("dry run: {} passed every check (host matched by {}); importing it would change:", r.input, r.host_match);
+        say!(
+            "dry run: {}{only} passed every check (host matched by {}); importing it would change:",
+            r.input,
+            r.host_match
+        );
     } else {
-        say!("imported {} (host matched by {}); changes:", r.input, r.host_match);
+        say!("imported {}{only} (host matched by {}); changes:", r.input, r.host_match);
     }
     if r.allowed_errors > 0 {
         say!("  {} semantic error(s) let through by --allow-invalid (listed above)", r.allowed_errors);
@@ -419,7 +424,12 @@ pub fn diff(r: &DiffReport, format: Format) {
         return;
     }
     say!("from {} ({})", r.from, r.from_digest);
-    say!("to   {} ({})", r.to, r.to_digest);
+    if r.only.is_empty() {
+        say!("to   {} ({})", r.to, r.to_digest);
+    } else {
+        say!("to   {} restored from {} ({})", r.from, r.to, r.to_digest);
+        say!("only {}", r.only.join(", "));
+    }
     for line in plan_lines(&r.plan) {
         say!("{line}");
     }
@@ -438,8 +448,16 @@ pub fn log(ops: &[ativo_backup::store::Operation], format: Format) {
     }
     for op in ops {
         let digest = op.archive_digest.as_deref().or(op.content_digest.as_deref()).unwrap_or("-");
+        // A selective import names its selectors.
+        let only = match op.detail.get("only").and_then(|o| o.as_array()) {
+            Some(list) => {
+                let names: Vec<&str> = list.iter().filter_map(|s| s.as_str()).collect();
+                format!(" --only {}", text(&names.join(" --only ")))
+            }
+            None => String::new(),
+        };
         say!(
-            "{:>5}  {}  {:<12} {:<10} {:<8} {}",
+            "{:>5}  {}  {:<12} {:<10} {:<8} {}{only}",
             op.id,
             op.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             text(op.kind.as_str()),
