@@ -33,7 +33,8 @@ fn demo_makes_a_verified_backup_and_restores_it() {
         .assert()
         .success()
         .stdout(predicate::str::contains("exported").and(predicate::str::contains("restored")))
-        .stdout(predicate::str::contains("content digest equals the backup's"));
+        .stdout(predicate::str::contains("restored only program"))
+        .stdout(predicate::str::contains("keeps its new name"));
     assert!(dir.path().join("ativo.db").exists());
     assert!(dir.path().join("backup.json.zst").exists());
 }

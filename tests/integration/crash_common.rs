@@ -59,6 +59,20 @@ pub fn slice_config(range: std::ops::Range<usize>) -> Configuration {
     config
 }
 
+/// What `import --only program:PROGRAM` of `archive` over `current` must leave, computed here
+/// without the tool's merge: `current` with the program's PIs replaced by the archive's (both
+/// slices of the `large` sample share their programs, teams and periods). Returns it and the
+/// selector.
+pub fn program_restored(current: &Configuration, archive: &Configuration) -> (Configuration, String) {
+    let program = archive.pis[0].program.clone();
+    let mut expected = current.clone();
+    expected.pis.retain(|p| p.program != program);
+    expected.pis.extend(archive.pis.iter().filter(|p| p.program == program).cloned());
+    expected.sort();
+    assert_ne!(&expected, current, "the selective import must change something");
+    (expected, format!("program:{program}"))
+}
+
 /// Seals `config` for the test host at a fixed time and writes it to `path`; returns its content
 /// digest.
 pub fn write_archive(path: &Path, config: Configuration, encoding: Encoding) -> String {
@@ -368,6 +382,8 @@ pub struct ImportTrials<B: Backend> {
     pub logged_before: usize,
     /// `ATIVO_LOCK_TIMEOUT_MS` of every import.
     pub lock_timeout_ms: &'static str,
+    /// `--only` selectors: a selective import (`new` is then the digest of its result).
+    pub only: Vec<String>,
 }
 
 impl<B: Backend> ImportTrials<B> {
@@ -377,6 +393,7 @@ impl<B: Backend> ImportTrials<B> {
         cmd.args(["--store", location, "--quiet", "import"])
             .arg(&self.archive)
             .arg("--yes")
+            .args(self.only.iter().flat_map(|s| ["--only", s.as_str()]))
             .arg("--safety-dir")
             .arg(safety)
             .env("ATIVO_LOCK_TIMEOUT_MS", self.lock_timeout_ms)

@@ -313,8 +313,11 @@ fn pg_crash_import_killed_terminated_or_restarted_leaves_the_old_or_the_new_conf
     let logged_before = imports_logged(&backend.template_url()).unwrap();
     let archive = dir.join("medium.json.zst");
     let new = write_archive(&archive, slice(0..30), Encoding::Zstd);
+    // A selective import of one program of the same archive over the same store.
+    let (expected, only) = program_restored(&slice(500..530), &slice(0..30));
     drop(large);
-    let setup = ImportTrials { backend, archive, old, new, logged_before, lock_timeout_ms: "10000" };
+    let selective_new = ativo_backup::archive::content_digest(&expected);
+    let setup = ImportTrials { backend, archive, old, new, logged_before, lock_timeout_ms: "10000", only: Vec::new() };
 
     let timing = setup.measure(dir, "medium", 4);
     eprintln!("measured in {:?}", clock.elapsed());
@@ -335,6 +338,19 @@ fn pg_crash_import_killed_terminated_or_restarted_leaves_the_old_or_the_new_conf
         results.push((Fault::Restart, delay, trial(&setup, &dir.join(format!("restart-{i}")), Fault::Restart, delay)));
     }
     let restart_time = restarts_started.elapsed();
+    // Selective imports, killed and terminated: a quarter as many.
+    let selective = ImportTrials { new: selective_new, only: vec![only], ..setup };
+    let selective_timing = selective.measure(dir, "selective", 4);
+    let n_selective = (n / 4).max(2);
+    let mut selective_faults: Vec<(Fault, (Anchor, Duration))> = Vec::new();
+    selective_faults.extend(plan(n_selective / 2, selective_timing, &mut rng).into_iter().map(|d| (Fault::Kill, d)));
+    selective_faults.extend(
+        plan(n_selective - n_selective / 2, selective_timing, &mut rng).into_iter().map(|d| (Fault::Terminate, d)),
+    );
+    results.extend(parallel(selective_faults.len(), 2, |i| {
+        let (fault, delay) = selective_faults[i];
+        (fault, delay, trial(&selective, &dir.join(format!("selective-{i}")), fault, delay))
+    }));
     let mut landed: BTreeMap<Fault, BTreeMap<Phase, usize>> = BTreeMap::new();
     let mut failures = Vec::new();
     let mut lingering = 0;
@@ -350,7 +366,7 @@ fn pg_crash_import_killed_terminated_or_restarted_leaves_the_old_or_the_new_conf
     eprintln!(
         "crash_import_pg: {} trials (seed {:#x}) over an unkilled import of {:?} (writes from {:?}, rows from {:?}), in {:?}: {landed:?}; \
          {lingering} left a backend that was still ending when checked; every one re-imported after the fault{}",
-        n + restarts,
+        n + restarts + n_selective,
         seed(),
         timing.total,
         timing.writes_from,

@@ -289,3 +289,117 @@ fn pg_each_selector_restores_its_entity_only() {
 fn pg_a_store_changed_after_the_check_is_merged_again_under_the_lock() {
     a_store_changed_after_the_check_is_merged_again_under_the_lock(Backend::Postgres);
 }
+
+mod cli {
+    //! The same through the real binary: exit codes, the refusal's hint, the log, `diff --only`.
+
+    use super::*;
+    use crate::commands::{digest, json_of, on};
+    use predicates::prelude::*;
+
+    /// A SQLite store holding Thursday's configuration, Monday's backup, and the deleted program.
+    fn thursday() -> (Setup, std::path::PathBuf, std::path::PathBuf, String) {
+        let (monday, thursday, program) = week();
+        let mut s = Setup::new(Backend::Sqlite);
+        s.put(&monday);
+        let backup = s.export("monday.json.zst");
+        s.put(&thursday);
+        let store = s.dir.path().join("store.db");
+        (s, store, backup, program)
+    }
+
+    #[test]
+    fn a_refused_selection_names_the_selectors_that_complete_it_and_the_completed_one_restores() {
+        let (s, store, backup, program) = thursday();
+        let before = digest(&store);
+        let only = format!("program:{program}");
+        on(&store)
+            .args(["import", "--yes", "--only", &only])
+            .arg(&backup)
+            .assert()
+            .code(3)
+            .stderr(predicate::str::contains("add --only team:SOLO to complete the selection"));
+        assert_eq!(digest(&store), before, "the store is untouched");
+        on(&store)
+            .args(["import", "--yes", "--only", &only, "--only", "team:SOLO"])
+            .arg(&backup)
+            .assert()
+            .success()
+            .stdout(predicate::str::contains(format!("--only team:SOLO --only {only}")));
+        let log = json_of(on(&store).args(["--format", "json", "log", "--limit", "1"]));
+        assert_eq!(log[0]["detail"]["only"], serde_json::json!(["team:SOLO", only]));
+        on(&store)
+            .args(["log", "--limit", "1"])
+            .assert()
+            .success()
+            .stdout(predicate::str::contains("--only team:SOLO"));
+        drop(s);
+    }
+
+    #[test]
+    fn bad_selectors_and_keys_nobody_has_are_usage_errors_with_the_store_untouched() {
+        let (s, store, backup, _) = thursday();
+        let before = digest(&store);
+        for (only, says) in [
+            ("teams:PUMA", "is not a selector"),
+            ("program", "is not a selector"),
+            ("team:NOPE", "neither the archive nor the store has"),
+            ("pi:NOPE-2026", "neither the archive nor the store has"),
+        ] {
+            on(&store)
+                .args(["import", "--yes", "--only", only])
+                .arg(&backup)
+                .assert()
+                .code(2)
+                .stderr(predicate::str::contains(says));
+        }
+        assert_eq!(digest(&store), before);
+        drop(s);
+    }
+
+    #[test]
+    fn only_is_refused_for_migration_archives_and_by_migrate() {
+        let (s, store, _, program) = thursday();
+        let migration = s.dir.path().join("migration.json.zst");
+        on(&store).args(["export", "--scope", "migration", "-o"]).arg(&migration).assert().success();
+        let only = format!("program:{program}");
+        on(&store)
+            .args(["import", "--yes", "--only", &only])
+            .arg(&migration)
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains("migration archive"));
+        on(&store)
+            .args(["migrate", "--mappings", "m.json", "--only", &only])
+            .arg(&migration)
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains("migrate has no --only"));
+        drop(s);
+    }
+
+    #[test]
+    fn diff_only_shows_just_the_selected_changes() {
+        let (s, store, backup, program) = thursday();
+        let only = format!("program:{program}");
+        let full = json_of(on(&store).args(["--format", "json", "diff"]).arg(&backup));
+        let part =
+            json_of(on(&store).args(["--format", "json", "diff", "--only", &only, "--only", "team:SOLO"]).arg(&backup));
+        let count = |report: &serde_json::Value, kind: &str, what: &str| {
+            report["plan"]["kinds"].as_array().unwrap().iter().find(|k| k["kind"] == kind).unwrap()[what]
+                .as_u64()
+                .unwrap()
+        };
+        assert!(count(&full, "teams", "changed") > 0, "the full diff shows Thursday's renames");
+        assert_eq!(count(&part, "teams", "changed"), 0, "the selective one does not");
+        assert_eq!(count(&part, "programs", "added"), 1);
+        assert_eq!(part["only"], serde_json::json!(["team:SOLO", only]));
+        let dry = json_of(
+            on(&store)
+                .args(["--format", "json", "import", "--dry-run", "--only", &only, "--only", "team:SOLO"])
+                .arg(&backup),
+        );
+        assert_eq!(dry["plan"], part["plan"], "the preview is the plan of the import");
+        drop(s);
+    }
+}

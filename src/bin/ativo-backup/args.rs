@@ -115,9 +115,9 @@ pub enum Command {
         after_help = "Examples:\n  ativo-backup export                         # ./ativo-<host>-<UTC time>.json.zst\n  ativo-backup export --dir /backups/ativo --keep 14   # nightly, keeps the newest 14\n  ativo-backup export -o backup.json           # plain JSON, for review in git\n  ativo-backup export -o - | ssh backup-host 'cat > ativo.json.zst'"
     )]
     Export(ExportArgs),
-    /// Replace ALL configuration with an archive of the same host, after every check and a safety backup.
+    /// Replace ALL configuration (or with --only, part of it) with an archive of the same host, after every check and a safety backup.
     #[command(
-        after_help = "Examples:\n  ativo-backup import backup.json.zst --dry-run   # what would change\n  ativo-backup import backup.json.zst --yes       # restore without asking\n  ativo-backup import backup.json.zst --yes --allow-invalid   # a backup of a store that broke a semantic rule"
+        after_help = "Examples:\n  ativo-backup import backup.json.zst --dry-run   # what would change\n  ativo-backup import backup.json.zst --yes       # restore without asking\n  ativo-backup import backup.json.zst --yes --allow-invalid   # a backup of a store that broke a semantic rule\n  ativo-backup import backup.json.zst --only program:PGM1 --dry-run   # restore one program, keep all else\n  ativo-backup import backup.json.zst --only program:PGM1 --only team:PUMA --yes\n\nSelectors for --only: team:KEY, program:KEY (with its PIs), period:KEY (with its sprints), pi:KEY,\nsettings, admins. README, \"Restoring part of a backup\"."
     )]
     Import(ImportArgs),
     /// Check archives without any store (integrity, version, schema, semantics).
@@ -132,7 +132,7 @@ pub enum Command {
     Inspect(InspectArgs),
     /// Show what importing B over A would change (A, B: archives or stores; A defaults to --store).
     #[command(
-        after_help = "Examples:\n  ativo-backup diff backup.json.zst               # the store vs the archive\n  ativo-backup diff monday.json.zst friday.json.zst\n  ativo-backup diff sqlite:ativo.db backup.json"
+        after_help = "Examples:\n  ativo-backup diff backup.json.zst               # the store vs the archive\n  ativo-backup diff monday.json.zst friday.json.zst\n  ativo-backup diff sqlite:ativo.db backup.json\n  ativo-backup diff backup.json.zst --only program:PGM1   # the preview of import --only"
     )]
     Diff(DiffArgs),
     /// Print the archive's JSON Schema (draft 2020-12).
@@ -449,6 +449,9 @@ pub struct MigrateArgs {
     /// The archive (`export --scope migration` of the Server / Data Center store), or - for stdin.
     #[arg(value_name = "FILE|-")]
     pub file: String,
+    /// Not for migrations (hidden): accepted only to refuse it with a message that says why.
+    #[arg(long, hide = true, value_name = "SELECTOR")]
+    pub only: Vec<String>,
     /// ID mappings (repeatable): FILE is {"<namespace>": {"<server id>": "<cloud id>"}} as
     /// `migration references --skeleton` prints it; NAMESPACE=FILE holds one namespace: a flat
     /// object, pages of Atlassian's mapping endpoint ({"meta", "items"}, several per file allowed)

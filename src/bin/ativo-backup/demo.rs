@@ -78,16 +78,23 @@ pub fn run(dir: Option<PathBuf>, format: Format) -> Result<()> {
         progress: silent(),
     });
     if validation.exit_code != 0 {
-        return Err(Error::Usage(format!("the demo archive failed validation: {:?}", validation.files)));
+        return Err(Error::Internal(format!("the demo archive failed validation: {:?}", validation.files)));
     }
     say("3. validated the archive without any store: integrity, version, schema and semantics ok".into());
 
-    // Something goes wrong: a program and its PIs are deleted by mistake.
-    let lost = store.snapshot()?.config.programs.first().map(|p| p.key.clone()).unwrap_or_default();
+    // Something goes wrong: a program and its PIs are deleted by mistake, while somebody else
+    // renames a team, a change that must survive the restore.
+    let backed_up = store.snapshot()?.config;
+    let lost = backed_up.programs.first().map(|p| p.key.clone()).unwrap_or_default();
+    let renamed = backed_up.teams.last().map(|t| t.key.clone()).unwrap_or_default();
+    let new_name = format!("{} (renamed after the backup)", backed_up.teams.last().map_or("team", |t| t.name.as_str()));
     store.replace(&mut |current| {
         let mut broken = current.config.clone();
         broken.programs.retain(|p| p.key != lost);
         broken.pis.retain(|p| p.program != lost);
+        for team in broken.teams.iter_mut().filter(|t| t.key == renamed) {
+            team.name.clone_from(&new_name);
+        }
         let op = Operation {
             id: 0,
             at: chrono::Utc::now(),
@@ -96,18 +103,20 @@ pub fn run(dir: Option<PathBuf>, format: Format) -> Result<()> {
             archive_digest: None,
             content_digest: None,
             outcome: Outcome::Ok,
-            detail: serde_json::json!({ "deleted_program": lost }),
+            detail: serde_json::json!({ "deleted_program": lost, "renamed_team": renamed }),
         };
         Ok((broken, op))
     })?;
-    say(format!("4. simulated a mistake: deleted program {lost} and its PIs from the store"));
+    say(format!(
+        "4. simulated a mistake: deleted program {lost} and its PIs from the store; meanwhile team {renamed} was renamed"
+    ));
 
     let options = ops::import::ImportOptions {
         allow_invalid: false,
         input: Input::File(archive_path),
         limits: Limits::default(),
         safety_dir: ops::default_safety_dir(&location),
-        only: None,
+        only: ops::select::Selection::parse(&[format!("program:{lost}")])?,
         progress: silent(),
     };
     let checked = ops::import::check(store.as_mut(), &options)?;
@@ -115,16 +124,25 @@ pub fn run(dir: Option<PathBuf>, format: Format) -> Result<()> {
     let restored: Vec<String> =
         import.plan.kinds.iter().filter(|k| k.added > 0).map(|k| format!("{} {}", k.added, k.kind)).collect();
     say(format!(
-        "5. restored the backup (same host, checked first): brought back {}; safety backup of the broken state at {}",
+        "5. restored only program {lost} from the backup (`import --only program:{lost}`, same host, checked first): brought back {}; safety backup of the whole store before at {}",
         restored.join(", "),
         import.safety_backup.as_deref().unwrap_or("-")
     ));
 
-    let after = ativo_backup::archive::content_digest(&store.snapshot()?.config);
-    if after != export.content_digest {
-        return Err(Error::Usage(format!("the restored store's content digest {after} differs from the backup's")));
+    // Both survive: the store is the backup with the later rename, nothing else.
+    let mut expected = backed_up;
+    for team in expected.teams.iter_mut().filter(|t| t.key == renamed) {
+        team.name.clone_from(&new_name);
     }
-    say(format!("6. the store's content digest equals the backup's again: {after}"));
+    let after = ativo_backup::archive::content_digest(&store.snapshot()?.config);
+    if after != ativo_backup::archive::content_digest(&expected) {
+        return Err(Error::Internal(format!(
+            "the restored store's content digest {after} is not the backup's with the later rename"
+        )));
+    }
+    say(format!(
+        "6. program {lost} and its PIs are back as backed up, and team {renamed} keeps its new name \"{new_name}\": content digest {after}"
+    ));
     say(format!(
         "everything is in {}; try `ativo-backup --store {} host`",
         dir.display(),

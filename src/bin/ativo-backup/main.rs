@@ -246,6 +246,11 @@ fn run(cli: Cli) -> Result<u8> {
             render::migration_reset(&report, format);
         }
         Command::Migrate(a) => {
+            if !a.only.is_empty() {
+                return Err(Error::Usage(
+                    "migrate has no --only: a migration moves the whole configuration onto the cloud site, and every run overwrites all of it (README, \"Migrating to Jira Cloud\"); --only is for `import` of a backup on the host it came from".into(),
+                ));
+            }
             let location = location()?;
             let options = ops::migrate::MigrateOptions {
                 input: Input::parse(&a.file),
