@@ -26,7 +26,10 @@ bin=$target/dist/ativo-backup
 generated=$target/dist/package
 rm -rf "$generated"
 mkdir -p "$generated"
-"$bin" man | gzip -9n >"$generated/ativo-backup.1.gz"   # Debian policy: man pages gzip -9n
+# The main page and one per command (ativo-backup-import.1, ...), which the main page names.
+mkdir -p "$generated/man"
+"$bin" man --dir "$generated/man"
+gzip -9n "$generated"/man/*.1   # Debian policy: man pages gzip -9n
 "$bin" completions bash >"$generated/ativo-backup.bash"
 "$bin" completions zsh >"$generated/_ativo-backup"
 "$bin" completions fish >"$generated/ativo-backup.fish"

@@ -72,6 +72,9 @@ rm -rf "$demo"
 say "the man page"
 [ "$(man -w ativo-backup)" = /usr/share/man/man1/ativo-backup.1.gz ] || fail "man -w ativo-backup: $(man -w ativo-backup 2>&1)"
 man ativo-backup 2>/dev/null | grep -q 'ativo-backup' || fail "man ativo-backup shows nothing"
+# The page of each command, which the main page names: import documents --only.
+[ "$(man -w ativo-backup-import)" = /usr/share/man/man1/ativo-backup-import.1.gz ] || fail "man -w ativo-backup-import: $(man -w ativo-backup-import 2>&1)"
+man ativo-backup-import 2>/dev/null | grep -q -- '--only' || fail "man ativo-backup-import does not document --only"
 
 say "the completions, loaded by each shell from where it looks"
 bash -c '. /usr/share/bash-completion/bash_completion && __load_completion ativo-backup && complete -p ativo-backup' \

@@ -106,6 +106,13 @@ fn completions_and_the_man_page_are_printed_and_an_unknown_shell_is_a_usage_erro
     }
     bin().args(["completions", "tcsh"]).assert().code(2);
     bin().arg("man").assert().success().stdout(predicate::str::starts_with(".ie").or(predicate::str::contains(".TH")));
+    // With --dir, a page per command, which the main page names: import's documents --only.
+    let pages = tempfile::TempDir::new().unwrap();
+    bin().args(["man", "--dir"]).arg(pages.path()).assert().success();
+    let import = std::fs::read_to_string(pages.path().join("ativo-backup-import.1")).unwrap();
+    assert!(import.contains("\\-\\-only"), "{import}");
+    let main = std::fs::read_to_string(pages.path().join("ativo-backup.1")).unwrap();
+    assert!(main.contains("ativo\\-backup\\-import(1)"));
 }
 
 /// The commit HEAD names when the crate is the top of a git work tree, as build.rs sees it.

@@ -177,9 +177,16 @@ pub enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
-    /// Print the man page (roff).
-    #[command(after_help = "Example:\n  ativo-backup man > /usr/local/share/man/man1/ativo-backup.1")]
-    Man,
+    /// Print the man page (roff), or write every page (one per command) into a directory.
+    #[command(
+        after_help = "Examples:\n  ativo-backup man > /usr/local/share/man/man1/ativo-backup.1\n  ativo-backup man --dir /usr/local/share/man/man1   # ativo-backup.1, ativo-backup-import.1, ..."
+    )]
+    Man {
+        /// Write ativo-backup.1 and a page per command (ativo-backup-import.1, ...) into DIR,
+        /// which must exist, instead of printing the main page.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
     /// Try everything on a sample: create a store, back it up, validate, break it, restore it.
     #[command(after_help = "Example:\n  ativo-backup demo --dir /tmp/ativo-demo")]
     Demo(DemoArgs),

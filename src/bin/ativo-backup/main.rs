@@ -295,10 +295,18 @@ fn run(cli: Cli) -> Result<u8> {
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "ativo-backup", &mut std::io::stdout());
         }
-        Command::Man => {
+        Command::Man { dir: None } => {
             clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout()).map_err(|source| Error::File {
                 action: "cannot write",
                 path: "<stdout>".into(),
+                source,
+            })?;
+        }
+        Command::Man { dir: Some(dir) } => {
+            // The main page names the command pages (ativo-backup-import(1), ...): these are they.
+            clap_mangen::generate_to(Cli::command(), &dir).map_err(|source| Error::File {
+                action: "cannot write the man pages into",
+                path: dir.clone(),
                 source,
             })?;
         }
