@@ -151,6 +151,34 @@ fn an_incomplete_selection_is_refused_with_the_selectors_that_complete_it(backen
     assert!(!s.dir.path().join("safety").exists(), "nor writes a safety backup");
 }
 
+fn removing_what_the_store_still_uses_names_its_users(backend: Backend) {
+    let (monday, mut thursday, program) = week();
+    let mut s = Setup::new(backend);
+    s.put(&monday);
+    let backup = s.export("monday.json.zst");
+    // Since Monday, another program took on the new team.
+    let other = thursday.programs.iter_mut().find(|p| p.key != program).unwrap();
+    other.teams.push("NEWT".into());
+    let other = other.key.clone();
+    s.put(&thursday);
+
+    // Restoring the team as the backup has it (absent) would leave that program's list dangling.
+    let options = with_only(&s, &backup, &["team:NEWT"]);
+    let err = import::check(s.store.as_mut(), &options).unwrap_err();
+    let Error::Invalid { context, .. } = &err else { panic!("{err}") };
+    assert!(context.contains(&format!("add --only program:{other} to complete")), "{context}");
+    assert_eq!(s.config(), thursday);
+
+    // --allow-invalid lets the rule pass, but the store's own foreign keys cannot hold a program
+    // listing a missing team: the transaction fails (exit 7) and nothing changes.
+    let options = import::ImportOptions { allow_invalid: true, ..with_only(&s, &backup, &["team:NEWT"]) };
+    let checked = import::check(s.store.as_mut(), &options).unwrap();
+    assert_eq!(checked.findings.iter().filter(|f| f.is_error()).count(), 1);
+    let err = import::apply(s.store.as_mut(), &options, checked).unwrap_err();
+    assert_eq!(err.exit_code(), 7, "{err}");
+    assert_eq!(s.config(), thursday);
+}
+
 fn each_selector_restores_its_entity_only(backend: Backend) {
     let (monday, thursday, _) = week();
     let mut s = Setup::new(backend);
@@ -244,6 +272,11 @@ fn sqlite_a_deleted_program_comes_back_and_every_other_change_stays() {
 #[test]
 fn sqlite_an_incomplete_selection_is_refused_with_the_selectors_that_complete_it() {
     an_incomplete_selection_is_refused_with_the_selectors_that_complete_it(Backend::Sqlite);
+}
+
+#[test]
+fn sqlite_removing_what_the_store_still_uses_names_its_users() {
+    removing_what_the_store_still_uses_names_its_users(Backend::Sqlite);
 }
 
 #[test]
