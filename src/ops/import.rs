@@ -167,7 +167,9 @@ fn check_selected(
     mut reader: archive::Reader,
 ) -> Result<Checked> {
     let verified = reader.verify()?;
-    let archive_findings = verified.accept(&options.input.to_string(), options.allow_invalid)?;
+    // The archive is checked as for a full import; the report's findings are then the result's
+    // (what the store will hold), not those of the archive's parts left out.
+    verified.accept(&options.input.to_string(), options.allow_invalid)?;
     let host_match = check_scope_and_host(store, options, &verified.header)?;
     options.progress.phase("comparing with the store", None);
     // The store's side as an archive in a temporary file, so that both sides stream alike.
@@ -176,9 +178,6 @@ fn check_selected(
     let refuses_nul = store.refuses_nul_in_text().then(|| store.location());
     let (outcome, content_digest_before) =
         check_result(options, selection, &verified.header, &mut current, &mut reader, refuses_nul)?;
-    // The archive's own findings outside the result do not concern this import; its errors were
-    // waived above (or there are none).
-    drop(archive_findings);
     Ok(Checked {
         header: verified.header,
         findings: outcome.findings,

@@ -168,25 +168,18 @@ impl Selection {
     /// Refuses selectors whose key neither side has: a typing mistake must not pass for an
     /// entity restored as absent. `pis_seen` are the selected PI keys met on either side.
     fn check_keys(&self, current: &Configuration, archive: &Configuration, pis_seen: &BTreeSet<String>) -> Result<()> {
-        let has = |list: &dyn Fn(&Configuration) -> Vec<&String>, key: &String| {
-            list(current).contains(&key) || list(archive).contains(&key)
-        };
-        let mut unknown: Vec<String> = Vec::new();
-        for key in &self.teams {
-            if !has(&|c| c.teams.iter().map(|t| &t.key).collect(), key) {
-                unknown.push(format!("team:{key}"));
-            }
+        fn missing<'a, T>(
+            selected: &'a BTreeSet<String>,
+            sides: [&'a [T]; 2],
+            key: impl Fn(&T) -> &String,
+            kind: &str,
+        ) -> Vec<String> {
+            let known = |k: &String| sides.iter().any(|list| list.iter().any(|e| key(e) == k));
+            selected.iter().filter(|k| !known(k)).map(|k| format!("{kind}:{k}")).collect()
         }
-        for key in &self.programs {
-            if !has(&|c| c.programs.iter().map(|p| &p.key).collect(), key) {
-                unknown.push(format!("program:{key}"));
-            }
-        }
-        for key in &self.periods {
-            if !has(&|c| c.periods.iter().map(|p| &p.key).collect(), key) {
-                unknown.push(format!("period:{key}"));
-            }
-        }
+        let mut unknown = missing(&self.teams, [&current.teams, &archive.teams], |t| &t.key, "team");
+        unknown.extend(missing(&self.programs, [&current.programs, &archive.programs], |p| &p.key, "program"));
+        unknown.extend(missing(&self.periods, [&current.periods, &archive.periods], |p| &p.key, "period"));
         unknown.extend(self.pis.iter().filter(|k| !pis_seen.contains(*k)).map(|k| format!("pi:{k}")));
         if unknown.is_empty() {
             return Ok(());
@@ -488,6 +481,33 @@ mod tests {
         assert_eq!(Selection::parse::<&str>(&[]).expect("empty"), None);
         let twice = Selection::parse(&["team:A", "team:A", "settings"]).expect("parse").expect("some");
         assert_eq!(twice.names(), ["settings", "team:A"]);
+    }
+
+    #[test]
+    fn a_program_selects_its_pis_on_either_side() {
+        let (archive, _) = crate::sample::generate(crate::sample::SampleSize::Demo);
+        let program = archive.pis[0].program.clone();
+        let mut current = archive.clone();
+        // Since the backup, PI 0 moved to another program and the program gained a PI.
+        current.pis[0].program = "OTHER".into();
+        let mut gained = current.pis[1].clone();
+        gained.key = "ZZ-GAINED".into();
+        gained.program.clone_from(&program);
+        current.pis.push(gained);
+        let selection = Selection::parse(&[format!("program:{program}")]).expect("parse").expect("some");
+        let mut result = Vec::new();
+        pair_pis(&selection, &mut current.pis.clone().into_iter(), &mut archive.pis.clone().into_iter(), |pair| {
+            result.extend(pair.into_result());
+            Ok(())
+        })
+        .expect("pairs");
+        let expected: Vec<Pi> = archive.pis.iter().filter(|p| p.program == program).cloned().collect();
+        let restored: Vec<Pi> = result.iter().filter(|p| p.program == program).cloned().collect();
+        assert_eq!(restored, expected, "exactly the program's PIs of the backup");
+        assert!(!result.iter().any(|p| p.key == "ZZ-GAINED"), "the PI gained since is removed");
+        let others: Vec<&Pi> =
+            current.pis.iter().filter(|p| p.program != program && p.key != current.pis[0].key).collect();
+        assert!(others.iter().all(|p| result.contains(p)), "the other programs' PIs stay as the store has them");
     }
 
     #[test]
