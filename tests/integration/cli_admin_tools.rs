@@ -111,6 +111,9 @@ fn completions_and_the_man_page_are_printed_and_an_unknown_shell_is_a_usage_erro
     bin().args(["man", "--dir"]).arg(pages.path()).assert().success();
     let import = std::fs::read_to_string(pages.path().join("ativo-backup-import.1")).unwrap();
     assert!(import.contains("\\-\\-only"), "{import}");
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = std::fs::metadata(pages.path().join("ativo-backup-import.1")).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o644, "a man page is readable by every user");
     let main = std::fs::read_to_string(pages.path().join("ativo-backup.1")).unwrap();
     assert!(main.contains("ativo\\-backup\\-import(1)"));
 }

@@ -302,17 +302,63 @@ fn run(cli: Cli) -> Result<u8> {
                 source,
             })?;
         }
-        Command::Man { dir: Some(dir) } => {
-            // The main page names the command pages (ativo-backup-import(1), ...): these are they.
-            clap_mangen::generate_to(Cli::command(), &dir).map_err(|source| Error::File {
-                action: "cannot write the man pages into",
-                path: dir.clone(),
-                source,
-            })?;
-        }
+        Command::Man { dir: Some(dir) } => write_man_pages(&dir)?,
         Command::Demo(a) => demo::run(a.dir, format)?,
     }
     Ok(exit::OK)
+}
+
+/// Writes the main man page and one per command (`ativo-backup-import.1`, ...), which the main
+/// page names, into `dir`, each as the tool writes any file (`ativo_backup::destination`: replaced
+/// atomically, verified, a device or a link handled as for an export); new pages get mode 0644.
+fn write_man_pages(dir: &std::path::Path) -> Result<()> {
+    fn pages(cmd: clap::Command, out: &mut Vec<clap_mangen::Man>) {
+        for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
+            pages(sub.clone(), out);
+        }
+        out.push(clap_mangen::Man::new(cmd));
+    }
+    let mut cmd = Cli::command().disable_help_subcommand(true);
+    cmd.build();
+    let mut all = Vec::new();
+    pages(cmd, &mut all);
+    for page in all {
+        let name = page.get_filename();
+        let mut roff = Vec::new();
+        page.render(&mut roff).map_err(|source| Error::File {
+            action: "cannot render",
+            path: name.clone().into(),
+            source,
+        })?;
+        let io = |path: &std::path::Path| {
+            let path = path.to_path_buf();
+            move |source| Error::File { action: "cannot write", path, source }
+        };
+        let path = dir.join(&name);
+        let new = std::fs::symlink_metadata(&path).is_err();
+        let target = ativo_backup::destination::Target::File(path.clone());
+        ativo_backup::destination::deliver(
+            &target,
+            &name,
+            &ativo_backup::destination::Protected::none(),
+            |file, _| std::io::Write::write_all(file, &roff).map_err(io(&dir.join(&name))),
+            |file, ()| {
+                let mut back = Vec::new();
+                std::io::Read::read_to_end(file, &mut back).map_err(io(&dir.join(&name)))?;
+                if back == roff {
+                    Ok(())
+                } else {
+                    Err(Error::Internal(format!("{} does not read back as written", dir.join(&name).display())))
+                }
+            },
+        )?;
+        // A new file is private (0600) like an archive; a man page is for every user.
+        if new {
+            use std::os::unix::fs::PermissionsExt as _;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).map_err(io(&path))?;
+        }
+    }
+    Ok(())
 }
 
 /// Asks before an import overwrites the store; refuses (exit 2) when nobody can answer.
