@@ -418,7 +418,7 @@ pub fn apply(store: &mut dyn Store, options: &ImportOptions, checked: Checked) -
         rows,
         checked_before: content_digest_before,
         plan,
-        after: selected_digest.clone().unwrap_or_else(|| header.content_digest.clone()),
+        after: selected_digest.unwrap_or_else(|| header.content_digest.clone()),
         current: None,
         refuses_nul: store.refuses_nul_in_text().then(|| store.location()),
         outcome: None,
