@@ -262,8 +262,9 @@ pub struct Outcome {
 }
 
 /// Computes and checks the result of restoring `selection`: `current` and `archive` are both
-/// sides without their PIs, `current_pis` and `archive_pis` their PIs in key order; `nul` checks
-/// a result PI for text the store cannot hold (`None` when it can).
+/// sides without their PIs, `current_pis` and `archive_pis` their PIs in key order; `nul` looks
+/// in a result PI (and its index) for text the store cannot hold, and finds none in a store that
+/// holds any text.
 ///
 /// # Errors
 ///
