@@ -114,6 +114,21 @@ fn completions_and_the_man_page_are_printed_and_an_unknown_shell_is_a_usage_erro
     use std::os::unix::fs::PermissionsExt as _;
     let mode = std::fs::metadata(pages.path().join("ativo-backup-import.1")).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o644, "a man page is readable by every user");
+    // Not a directory, or a directory where a page goes: usage errors that say so.
+    bin()
+        .args(["man", "--dir"])
+        .arg(pages.path().join("ativo-backup.1"))
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("not a directory"));
+    let odd = tempfile::TempDir::new().unwrap();
+    std::fs::create_dir(odd.path().join("ativo-backup-init.1")).unwrap();
+    bin()
+        .args(["man", "--dir"])
+        .arg(odd.path())
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("is a directory, not a man page"));
     let main = std::fs::read_to_string(pages.path().join("ativo-backup.1")).unwrap();
     assert!(main.contains("ativo\\-backup\\-import(1)"));
 }

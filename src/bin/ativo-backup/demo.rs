@@ -88,13 +88,16 @@ pub fn run(dir: Option<PathBuf>, format: Format) -> Result<()> {
     let lost = backed_up.programs.first().map(|p| p.key.clone()).unwrap_or_default();
     let renamed = backed_up.teams.last().map(|t| t.key.clone()).unwrap_or_default();
     let new_name = format!("{} (renamed after the backup)", backed_up.teams.last().map_or("team", |t| t.name.as_str()));
+    let rename = |config: &mut ativo_backup::model::Configuration| {
+        for team in config.teams.iter_mut().filter(|t| t.key == renamed) {
+            team.name.clone_from(&new_name);
+        }
+    };
     store.replace(&mut |current| {
         let mut broken = current.config.clone();
         broken.programs.retain(|p| p.key != lost);
         broken.pis.retain(|p| p.program != lost);
-        for team in broken.teams.iter_mut().filter(|t| t.key == renamed) {
-            team.name.clone_from(&new_name);
-        }
+        rename(&mut broken);
         let op = Operation {
             id: 0,
             at: chrono::Utc::now(),
@@ -131,9 +134,7 @@ pub fn run(dir: Option<PathBuf>, format: Format) -> Result<()> {
 
     // Both survive: the store is the backup with the later rename, nothing else.
     let mut expected = backed_up;
-    for team in expected.teams.iter_mut().filter(|t| t.key == renamed) {
-        team.name.clone_from(&new_name);
-    }
+    rename(&mut expected);
     let after = ativo_backup::archive::content_digest(&store.snapshot()?.config);
     if after != ativo_backup::archive::content_digest(&expected) {
         return Err(Error::Internal(format!(

@@ -318,6 +318,9 @@ fn write_man_pages(dir: &std::path::Path) -> Result<()> {
         }
         out.push(clap_mangen::Man::new(cmd));
     }
+    if !dir.is_dir() {
+        return Err(Error::Usage(format!("man --dir {}: not a directory; give an existing directory", dir.display())));
+    }
     let mut cmd = Cli::command().disable_help_subcommand(true);
     cmd.build();
     let mut all = Vec::new();
@@ -335,6 +338,12 @@ fn write_man_pages(dir: &std::path::Path) -> Result<()> {
             move |source| Error::File { action: "cannot write", path, source }
         };
         let path = dir.join(&name);
+        if path.is_dir() {
+            return Err(Error::Usage(format!(
+                "{} is a directory, not a man page: move it away or choose another --dir",
+                path.display()
+            )));
+        }
         let new = std::fs::symlink_metadata(&path).is_err();
         let target = ativo_backup::destination::Target::File(path.clone());
         ativo_backup::destination::deliver(
