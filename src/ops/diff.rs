@@ -200,22 +200,31 @@ impl Tally {
     /// Compares one group of entities by their canonical JSON, keyed (keys unique within the
     /// group, else the last wins).
     fn compare(&mut self, from: Entries, to: Entries) {
-        self.compare_keyed(from.into_iter(), to.into_iter(), String::clone);
+        self.compare_keyed(from.into_iter(), to.into_iter(), "", String::clone);
     }
 
     /// Compares one group of entities as values, keyed (keys unique within the group, else the
     /// last wins): `render` makes an entity's key string from its key within the group, for the
-    /// added, removed and changed ones only.
+    /// added, removed and changed ones only, and only while it may be among the [`MAX_KEYS`]
+    /// kept: every string `render` makes starts with `prefix`, so once a set is full of keys
+    /// below `prefix` nothing is rendered for it (an import into an empty store adds every
+    /// entity, and formatting each one's key was a tenth of its check).
     fn compare_keyed<K: Ord, T: PartialEq>(
         &mut self,
         from: impl Iterator<Item = (K, T)>,
         to: impl Iterator<Item = (K, T)>,
+        prefix: &str,
         render: impl Fn(&K) -> String,
     ) {
         let from: BTreeMap<K, T> = from.collect();
         let to: BTreeMap<K, T> = to.collect();
         let change = &mut self.change;
-        let keep_rendered = |set: &mut BTreeSet<String>, key: &K| keep(set, render(key));
+        let keep_rendered = |set: &mut BTreeSet<String>, key: &K| {
+            let full_below = set.len() >= MAX_KEYS && set.last().is_some_and(|last| prefix >= last.as_str());
+            if !full_below {
+                keep(set, render(key));
+            }
+        };
         for (key, value) in &to {
             match from.get(key) {
                 None => {
@@ -312,27 +321,32 @@ impl Planner {
         pis.compare_keyed(
             from.into_iter().map(|p| ((), pi_own_fields(p))),
             to.into_iter().map(|p| ((), pi_own_fields(p))),
+            key,
             |_| key.to_owned(),
         );
         let team_sprint = |&(team, sprint): &(&str, u32)| format!("{key}/{team}/{sprint}");
         capacity.compare_keyed(
             from.into_iter().flat_map(|p| &p.capacity).map(|x| ((x.team.as_str(), x.sprint), x)),
             to.into_iter().flat_map(|p| &p.capacity).map(|x| ((x.team.as_str(), x.sprint), x)),
+            key,
             team_sprint,
         );
         mappings.compare_keyed(
             from.into_iter().flat_map(|p| &p.sprint_mappings).map(|x| ((x.team.as_str(), x.sprint), x)),
             to.into_iter().flat_map(|p| &p.sprint_mappings).map(|x| ((x.team.as_str(), x.sprint), x)),
+            key,
             team_sprint,
         );
         objectives.compare_keyed(
             from.into_iter().flat_map(|p| &p.objectives).map(|o| (objective_key(o), o)),
             to.into_iter().flat_map(|p| &p.objectives).map(|o| (objective_key(o), o)),
+            key,
             team_sprint,
         );
         milestones.compare_keyed(
             from.into_iter().flat_map(|p| &p.milestones).map(|m| ((m.order, m.name.as_str()), m)),
             to.into_iter().flat_map(|p| &p.milestones).map(|m| ((m.order, m.name.as_str()), m)),
+            key,
             |&(order, name): &(u32, &str)| format!("{key}/{order}/{name}"),
         );
     }

@@ -70,10 +70,12 @@ pub const UNSTORABLE_TEXT: &str = "store.unstorable-text";
 /// anything is locked or written, so that such an archive is an invalid one (exit 3), not a
 /// store failure after the safety backup.
 pub(crate) fn nul_in_text(value: &impl Serialize, base: &str, store: &str) -> Option<crate::model::validate::Finding> {
-    // The serialized text escapes a NUL as \u0000: without that sequence there is none. With it
-    // (or a backslash followed by "u0000"), the value is walked to find where.
-    let text = serde_json::to_string(value).ok()?;
-    if !text.contains("\\u0000") {
+    // Serializing escapes a NUL as \u0000: the formatter notes that escape and writes nothing,
+    // so the common case costs no text (the plan of a large import serialized every PI before).
+    // Only a value with a NUL is walked, to find where.
+    let found = std::cell::Cell::new(false);
+    value.serialize(&mut serde_json::Serializer::with_formatter(std::io::sink(), NulSpotter(&found))).ok()?;
+    if !found.get() {
         return None;
     }
     let tree = serde_json::to_value(value).ok()?;
@@ -85,6 +87,23 @@ pub(crate) fn nul_in_text(value: &impl Serialize, base: &str, store: &str) -> Op
         message: format!("the text at {pointer} holds the NUL character (\\u0000), which store {store} cannot hold"),
         hint: "remove the character from the archive (it is never meaningful in Ativo configuration), or restore into a SQLite store, which keeps it".into(),
     })
+}
+
+/// A JSON formatter that writes nothing and records whether a string or member name held a
+/// NUL (which serializing escapes as `\u0000`).
+struct NulSpotter<'a>(&'a std::cell::Cell<bool>);
+
+impl serde_json::ser::Formatter for NulSpotter<'_> {
+    fn write_char_escape<W: ?Sized + std::io::Write>(
+        &mut self,
+        _: &mut W,
+        escape: serde_json::ser::CharEscape,
+    ) -> std::io::Result<()> {
+        if matches!(escape, serde_json::ser::CharEscape::AsciiControl(0)) {
+            self.0.set(true);
+        }
+        Ok(())
+    }
 }
 
 /// Whether `value` holds a NUL in a string or member name; `pointer` then ends at it.
