@@ -241,7 +241,7 @@ pub struct PgConnection {
     /// What someone reading a connection failure should also know (an ignored password file).
     notes: Vec<String>,
     /// The settings as the `postgres` crate takes them.
-    config: postgres::Config,
+    config: tokio_postgres::Config,
 }
 
 impl PartialEq for PgConnection {
@@ -395,9 +395,9 @@ impl PgConnection {
             .get_hosts()
             .iter()
             .map(|h| match h {
-                postgres::config::Host::Tcp(name) => name.clone(),
+                tokio_postgres::config::Host::Tcp(name) => name.clone(),
                 #[cfg(unix)]
-                postgres::config::Host::Unix(dir) => dir.display().to_string(),
+                tokio_postgres::config::Host::Unix(dir) => dir.display().to_string(),
             })
             .collect();
         let hosts = if hosts.is_empty() {
@@ -429,7 +429,7 @@ impl PgConnection {
     }
 
     /// The settings as the `postgres` crate takes them.
-    pub(crate) fn config(&self) -> &postgres::Config {
+    pub(crate) fn config(&self) -> &tokio_postgres::Config {
         &self.config
     }
 }
@@ -644,9 +644,9 @@ fn refuse_what_needs_tls(settings: &BTreeMap<String, String>) -> Result<(), Stor
     }
 }
 
-/// The settings as a `postgres::Config`: the keywords the crate knows, quoted into one
+/// The settings as a `tokio_postgres::Config`: the keywords the crate knows, quoted into one
 /// keyword/value string for its parser, then the defaults that keep waits bounded.
-fn to_config(settings: &BTreeMap<String, String>) -> Result<postgres::Config, StoreError> {
+fn to_config(settings: &BTreeMap<String, String>) -> Result<tokio_postgres::Config, StoreError> {
     let mut text = String::new();
     for (keyword, value) in settings {
         let name = match use_of(keyword) {
@@ -659,7 +659,7 @@ fn to_config(settings: &BTreeMap<String, String>) -> Result<postgres::Config, St
             text.push_str(&format!("{name}='{quoted}' "));
         }
     }
-    let mut config: postgres::Config = text.parse().map_err(|e: postgres::Error| {
+    let mut config: tokio_postgres::Config = text.parse().map_err(|e: tokio_postgres::Error| {
         // The crate's messages name the option, never its value ("invalid value for option
         // `port`"); the cause holds what is wrong.
         let cause = std::error::Error::source(&e).map(ToString::to_string).unwrap_or_default();

@@ -10,6 +10,7 @@
 //! (`crate::ops`), never here.
 
 pub mod conninfo;
+mod pg_client;
 mod postgres;
 mod relational;
 mod sqlite;

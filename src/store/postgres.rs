@@ -54,13 +54,14 @@
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
-use std::io::{BufRead, Write};
+use std::io::Write;
 use std::sync::mpsc::{Receiver, SyncSender};
 use std::time::Duration;
 
-use postgres::error::{DbError, SqlState};
-use postgres::types::{IsNull, ToSql, Type, to_sql_checked};
-use postgres::{Client, IsolationLevel, NoTls, Transaction};
+use tokio_postgres::error::{DbError, SqlState};
+use tokio_postgres::types::{IsNull, ToSql, Type, to_sql_checked};
+
+use super::pg_client::{Client, ConnectError, Transaction};
 
 use super::conninfo::{PasswordFrom, PgConnection};
 use super::relational::{self, KeyRange, Migration, RowRef, RowSink, RowSource, Table, Value};
@@ -140,13 +141,13 @@ impl Ctx {
     }
 
     /// A closure mapping errors of one action.
-    fn on<'a>(&'a self, action: &'a str) -> impl Fn(postgres::Error) -> StoreError + 'a {
+    fn on<'a>(&'a self, action: &'a str) -> impl Fn(tokio_postgres::Error) -> StoreError + 'a {
         move |e| self.error(action, &e)
     }
 
     /// Maps a PostgreSQL error to a [`StoreError`] that says where, what we were doing, and
     /// what to do about it.
-    fn error(&self, action: &str, e: &postgres::Error) -> StoreError {
+    fn error(&self, action: &str, e: &tokio_postgres::Error) -> StoreError {
         let Some(db) = e.as_db_error() else {
             // No answer from the server: the connection broke (server stopped, network, killed
             // backend). The server rolls back a transaction whose connection is gone.
@@ -189,7 +190,7 @@ impl Ctx {
 
 /// An error without a server answer, with its causes: the client library's own message ("error
 /// connecting to server") says nothing of why ("connection refused") without them.
-fn with_causes(e: &postgres::Error) -> String {
+fn with_causes(e: &tokio_postgres::Error) -> String {
     let mut text = e.to_string();
     let mut source = std::error::Error::source(e);
     while let Some(cause) = source {
@@ -233,8 +234,14 @@ fn connect(connection: &PgConnection, options: &OpenOptions) -> Result<(Client, 
         secret: connection.password().map(str::to_owned),
     };
     let target = target(connection);
-    let client = connection.config().connect(NoTls).map_err(|e| {
+    let client = Client::connect(connection.config()).map_err(|e| {
         let action = format!("connecting to {target}");
+        let e = match e {
+            ConnectError::Postgres(e) => e,
+            ConnectError::Runtime(e) => {
+                return ctx.backend(&action, format!("{e}; the operating system refused an event queue for the connection"));
+            }
+        };
         let mut message = match e.as_db_error() {
             Some(db) if *db.code() == SqlState::INVALID_CATALOG_NAME => format!(
                 "{}; the database must exist before `ativo-backup init` (a database admin creates it: CREATE DATABASE ... OWNER ...)",
@@ -287,7 +294,7 @@ impl ToSql for Value<'_> {
     fn to_sql(
         &self,
         ty: &Type,
-        out: &mut postgres::types::private::BytesMut,
+        out: &mut tokio_postgres::types::private::BytesMut,
     ) -> std::result::Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
         match *self {
             Value::Null => Ok(IsNull::Yes),
@@ -346,7 +353,7 @@ enum Target<'t, 'c> {
 
 /// The prepared `COPY ... FROM STDIN` of each table: each is parsed by the server once per
 /// transaction, not once per batch.
-type CopyStatements = HashMap<&'static str, postgres::Statement>;
+type CopyStatements = HashMap<&'static str, tokio_postgres::Statement>;
 
 /// Inserts rows with `COPY ... FROM STDIN` (text format): rows arrive grouped by table, so each
 /// table's rows are encoded into one buffer and sent in one `COPY` per table and batch (and per
@@ -416,13 +423,9 @@ fn copy_rows(
             e.insert(tx.prepare(&sql).map_err(ctx.on(&action))?)
         }
     };
-    let mut writer = tx.copy_in(&*statement).map_err(ctx.on(&action))?;
-    // A write error means the connection broke; the server's own error, if any, comes with
-    // `finish`.
-    writer.write_all(rows).map_err(|e| {
-        ctx.backend(&action, format!("{e}; the connection to the server was lost, nothing was written"))
-    })?;
-    writer.finish().map_err(ctx.on(&action))?;
+    // A broken connection fails here too, with the library's word for it; the server's own
+    // error, if any, comes with the end of the COPY.
+    tx.copy_in(statement, rows).map_err(ctx.on(&action))?;
     Ok(())
 }
 
@@ -688,15 +691,6 @@ fn bad_column(ctx: &Ctx, table: &Table, i: usize, problem: &str) -> StoreError {
     )
 }
 
-/// The error inside an error of [`postgres::CopyOutReader`]: the server's, when it sent one.
-fn copy_read_error(ctx: &Ctx, action: &str, e: std::io::Error) -> StoreError {
-    match e.into_inner().map(|inner| inner.downcast::<postgres::Error>()) {
-        Some(Ok(pg)) => ctx.error(action, &pg),
-        Some(Err(other)) => ctx.backend(action, format!("{other}; the connection to the server was lost")),
-        None => ctx.backend(action, "the connection to the server was lost".to_owned()),
-    }
-}
-
 impl RowSource for Source<'_, '_> {
     fn rows_in(
         &mut self,
@@ -720,62 +714,73 @@ impl RowSource for Source<'_, '_> {
             range.after.is_some(),
             range.upto.is_some(),
         );
-        let mut reader = tx.copy_out(&format!("COPY ({select}) TO STDOUT (FORMAT binary)")).map_err(ctx.on(&action))?;
         let cut = |what: &str| ctx.backend(&action, format!("the server's binary COPY output {what}"));
-        // Rows are decoded as they arrive (the server sends on meanwhile); `buf` holds at most
-        // one message and the partial row before it.
-        let mut buf: Vec<u8> = Vec::with_capacity(1 << 16);
-        let mut at = 0;
+        // Rows are decoded as the messages arrive (the server sends on meanwhile), each straight
+        // from its message; `partial` holds what a message left unfinished, to be continued.
+        let mut partial: Vec<u8> = Vec::new();
         let mut header = false;
+        let mut ended = false;
         let mut fields = Vec::with_capacity(table.columns.len());
-        loop {
-            let data = &buf[at..];
-            if !header {
-                if data.len() >= COPY_HEADER_LEN {
-                    if !data.starts_with(COPY_SIGNATURE) {
+        // How much of `data` was decoded, and whether the trailer came.
+        let mut decode = |data: &[u8]| -> Result<(usize, bool), StoreError> {
+            let mut at = 0;
+            loop {
+                let rest = &data[at..];
+                if !header {
+                    if rest.len() < COPY_HEADER_LEN {
+                        break;
+                    }
+                    if !rest.starts_with(COPY_SIGNATURE) {
                         return Err(cut("has no signature"));
                     }
-                    let n = &data[COPY_SIGNATURE.len() + 4..COPY_HEADER_LEN];
+                    let n = &rest[COPY_SIGNATURE.len() + 4..COPY_HEADER_LEN];
                     let extension = u32::from_be_bytes([n[0], n[1], n[2], n[3]]) as usize;
-                    if data.len() >= COPY_HEADER_LEN + extension {
-                        at += COPY_HEADER_LEN + extension;
-                        header = true;
-                        continue;
+                    if rest.len() < COPY_HEADER_LEN + extension {
+                        break;
                     }
+                    at += COPY_HEADER_LEN + extension;
+                    header = true;
+                    continue;
                 }
-            } else {
-                match parse_tuple(data, &mut fields) {
+                match parse_tuple(rest, &mut fields) {
                     Tuple::Row(n) => {
                         if fields.len() != table.columns.len() {
                             return Err(cut("has rows with another number of columns"));
                         }
-                        each(&CopyRow { data: &data[..n], fields: &fields, types, table, ctx })?;
+                        each(&CopyRow { data: &rest[..n], fields: &fields, types, table, ctx })?;
                         at += n;
-                        continue;
                     }
-                    Tuple::End => break,
+                    // What follows the trailer, if anything, is not ours to read.
+                    Tuple::End => return Ok((at, true)),
                     Tuple::Bad(what) => return Err(cut(&format!("has {what}"))),
-                    Tuple::Incomplete => {}
+                    Tuple::Incomplete => break,
                 }
             }
-            buf.drain(..at);
-            at = 0;
-            let chunk = reader.fill_buf().map_err(|e| copy_read_error(ctx, &action, e))?;
-            if chunk.is_empty() {
-                return Err(cut("ends before its trailer"));
-            }
-            buf.extend_from_slice(chunk);
-            let n = chunk.len();
-            reader.consume(n);
-        }
-        // The end of the stream, and with it the server's word that the COPY succeeded.
-        loop {
-            let n = reader.fill_buf().map_err(|e| copy_read_error(ctx, &action, e))?.len();
-            if n == 0 {
+            Ok((at, false))
+        };
+        let sql = format!("COPY ({select}) TO STDOUT (FORMAT binary)");
+        tx.copy_out_each(&sql, |message| {
+            if ended {
                 return Ok(());
             }
-            reader.consume(n);
+            if partial.is_empty() {
+                let (used, end) = decode(message)?;
+                ended = end;
+                partial.extend_from_slice(&message[used..]);
+            } else {
+                partial.extend_from_slice(message);
+                let (used, end) = decode(&partial)?;
+                ended = end;
+                partial.drain(..used);
+            }
+            Ok(())
+        })
+        .map_err(ctx.on(&action))??;
+        // The COPY has ended, and with it came the server's word that it succeeded.
+        if !ended {
+            return Err(cut("ends before its trailer"));
         }
+        Ok(())
     }
 }
 
@@ -903,12 +908,7 @@ const BULK_MEMORY: &str = "SELECT set_config(name, setting, true)
 
 /// Begins a read transaction: one snapshot for every table, never waiting for a writer.
 fn begin_read<'c>(client: &'c mut Client, ctx: &Ctx) -> Result<Transaction<'c>, StoreError> {
-    let mut tx = client
-        .build_transaction()
-        .isolation_level(IsolationLevel::RepeatableRead)
-        .read_only(true)
-        .start()
-        .map_err(ctx.on("reading the store"))?;
+    let mut tx = client.read_transaction().map_err(ctx.on("reading the store"))?;
     tx.batch_execute(INDEX_ORDER).map_err(ctx.on("reading the store"))?;
     Ok(tx)
 }
@@ -945,7 +945,7 @@ fn config_table_names() -> Vec<&'static str> {
 fn drop_all(
     tx: &mut Transaction<'_>,
     ctx: &Ctx,
-    rows: &[postgres::Row],
+    rows: &[tokio_postgres::Row],
     what: &str,
 ) -> Result<Vec<String>, StoreError> {
     let reading = format!("reading the {what} of the store's tables");
