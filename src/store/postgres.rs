@@ -599,6 +599,79 @@ fn parse_tuple(data: &[u8], fields: &mut Vec<(usize, i32)>) -> Tuple {
     Tuple::Row(at)
 }
 
+/// What [`CopyDecoder`] hands each row to: its bytes, and each field's offset in them and
+/// length (-1 for NULL).
+type OnRow<'a, E> = dyn FnMut(&[u8], &[(usize, i32)]) -> Result<(), E> + 'a;
+
+/// Decodes a binary `COPY` stream as it arrives, message by message: the header, then each
+/// row straight from its message, until the trailer. A row (or the header) that a message
+/// leaves unfinished is kept and continued with the next; PostgreSQL sends one row per message,
+/// but nothing in the protocol promises it.
+#[derive(Default)]
+struct CopyDecoder {
+    /// What the last message left unfinished.
+    partial: Vec<u8>,
+    header: bool,
+    /// The trailer came; anything after it is not read.
+    ended: bool,
+    fields: Vec<(usize, i32)>,
+}
+
+impl CopyDecoder {
+    /// Decodes what `message` completes, handing each row (its bytes and its fields' offsets
+    /// and lengths) to `row`; `cut` makes the error for a malformed stream.
+    fn feed<E>(&mut self, message: &[u8], cut: &impl Fn(&str) -> E, row: &mut OnRow<'_, E>) -> Result<(), E> {
+        if self.ended {
+            return Ok(());
+        }
+        if self.partial.is_empty() {
+            let used = self.decode(message, cut, row)?;
+            self.partial.extend_from_slice(&message[used..]);
+        } else {
+            let mut partial = std::mem::take(&mut self.partial);
+            partial.extend_from_slice(message);
+            let used = self.decode(&partial, cut, row)?;
+            partial.drain(..used);
+            self.partial = partial;
+        }
+        Ok(())
+    }
+
+    /// Decodes the complete parts of `data`; how many bytes they were.
+    fn decode<E>(&mut self, data: &[u8], cut: &impl Fn(&str) -> E, row: &mut OnRow<'_, E>) -> Result<usize, E> {
+        let mut at = 0;
+        while !self.ended {
+            let rest = &data[at..];
+            if !self.header {
+                if rest.len() < COPY_HEADER_LEN {
+                    break;
+                }
+                if !rest.starts_with(COPY_SIGNATURE) {
+                    return Err(cut("has no signature"));
+                }
+                let n = &rest[COPY_SIGNATURE.len() + 4..COPY_HEADER_LEN];
+                let extension = u32::from_be_bytes([n[0], n[1], n[2], n[3]]) as usize;
+                if rest.len() < COPY_HEADER_LEN.saturating_add(extension) {
+                    break;
+                }
+                at += COPY_HEADER_LEN + extension;
+                self.header = true;
+                continue;
+            }
+            match parse_tuple(rest, &mut self.fields) {
+                Tuple::Row(n) => {
+                    row(&rest[..n], &self.fields)?;
+                    at += n;
+                }
+                Tuple::End => self.ended = true,
+                Tuple::Bad(what) => return Err(cut(&format!("has {what}"))),
+                Tuple::Incomplete => break,
+            }
+        }
+        Ok(at)
+    }
+}
+
 /// One row of a binary `COPY`, in place in the buffer it arrived in.
 struct CopyRow<'r> {
     data: &'r [u8],
@@ -715,69 +788,20 @@ impl RowSource for Source<'_, '_> {
             range.upto.is_some(),
         );
         let cut = |what: &str| ctx.backend(&action, format!("the server's binary COPY output {what}"));
-        // Rows are decoded as the messages arrive (the server sends on meanwhile), each straight
-        // from its message; `partial` holds what a message left unfinished, to be continued.
-        let mut partial: Vec<u8> = Vec::new();
-        let mut header = false;
-        let mut ended = false;
-        let mut fields = Vec::with_capacity(table.columns.len());
-        // How much of `data` was decoded, and whether the trailer came.
-        let mut decode = |data: &[u8]| -> Result<(usize, bool), StoreError> {
-            let mut at = 0;
-            loop {
-                let rest = &data[at..];
-                if !header {
-                    if rest.len() < COPY_HEADER_LEN {
-                        break;
-                    }
-                    if !rest.starts_with(COPY_SIGNATURE) {
-                        return Err(cut("has no signature"));
-                    }
-                    let n = &rest[COPY_SIGNATURE.len() + 4..COPY_HEADER_LEN];
-                    let extension = u32::from_be_bytes([n[0], n[1], n[2], n[3]]) as usize;
-                    if rest.len() < COPY_HEADER_LEN + extension {
-                        break;
-                    }
-                    at += COPY_HEADER_LEN + extension;
-                    header = true;
-                    continue;
-                }
-                match parse_tuple(rest, &mut fields) {
-                    Tuple::Row(n) => {
-                        if fields.len() != table.columns.len() {
-                            return Err(cut("has rows with another number of columns"));
-                        }
-                        each(&CopyRow { data: &rest[..n], fields: &fields, types, table, ctx })?;
-                        at += n;
-                    }
-                    // What follows the trailer, if anything, is not ours to read.
-                    Tuple::End => return Ok((at, true)),
-                    Tuple::Bad(what) => return Err(cut(&format!("has {what}"))),
-                    Tuple::Incomplete => break,
-                }
-            }
-            Ok((at, false))
-        };
+        // Rows are decoded as the messages arrive (the server sends on meanwhile).
+        let mut decoder = CopyDecoder::default();
         let sql = format!("COPY ({select}) TO STDOUT (FORMAT binary)");
         tx.copy_out_each(&sql, |message| {
-            if ended {
-                return Ok(());
-            }
-            if partial.is_empty() {
-                let (used, end) = decode(message)?;
-                ended = end;
-                partial.extend_from_slice(&message[used..]);
-            } else {
-                partial.extend_from_slice(message);
-                let (used, end) = decode(&partial)?;
-                ended = end;
-                partial.drain(..used);
-            }
-            Ok(())
+            decoder.feed(message, &cut, &mut |data, fields| {
+                if fields.len() != table.columns.len() {
+                    return Err(cut("has rows with another number of columns"));
+                }
+                each(&CopyRow { data, fields, types, table, ctx })
+            })
         })
         .map_err(ctx.on(&action))??;
         // The COPY has ended, and with it came the server's word that it succeeded.
-        if !ended {
+        if !decoder.ended {
             return Err(cut("ends before its trailer"));
         }
         Ok(())
@@ -1395,6 +1419,98 @@ mod tests {
         let mut buf = Vec::new();
         push_copy_text(&mut buf, "a\\b\tc\nd\re ✓");
         assert_eq!(buf, b"a\\\\b\\tc\\nd\\re \xe2\x9c\x93");
+    }
+
+    /// A binary COPY stream: the header (with a 3-byte extension area), `rows`, the trailer.
+    fn copy_stream(rows: &[Vec<Option<&[u8]>>]) -> Vec<u8> {
+        let mut out = COPY_SIGNATURE.to_vec();
+        out.extend_from_slice(&0u32.to_be_bytes());
+        out.extend_from_slice(&3u32.to_be_bytes());
+        out.extend_from_slice(b"ext");
+        for row in rows {
+            out.extend_from_slice(&i16::try_from(row.len()).unwrap().to_be_bytes());
+            for field in row {
+                match field {
+                    None => out.extend_from_slice(&(-1i32).to_be_bytes()),
+                    Some(bytes) => {
+                        out.extend_from_slice(&i32::try_from(bytes.len()).unwrap().to_be_bytes());
+                        out.extend_from_slice(bytes);
+                    }
+                }
+            }
+        }
+        out.extend_from_slice(&(-1i16).to_be_bytes());
+        out
+    }
+
+    /// Each row's fields (`None` for NULL), and whether the trailer came.
+    type Decoded = (Vec<Vec<Option<Vec<u8>>>>, bool);
+
+    /// Feeds `messages` to a decoder, one after the other.
+    fn decode_all(messages: &[&[u8]]) -> Result<Decoded, String> {
+        let mut decoder = CopyDecoder::default();
+        let mut rows = Vec::new();
+        let cut = |what: &str| what.to_owned();
+        for message in messages {
+            decoder.feed(message, &cut, &mut |data, fields| {
+                rows.push(
+                    fields
+                        .iter()
+                        .map(|&(at, len)| usize::try_from(len).ok().map(|n| data[at..at + n].to_vec()))
+                        .collect(),
+                );
+                Ok(())
+            })?;
+        }
+        Ok((rows, decoder.ended))
+    }
+
+    #[test]
+    fn a_binary_copy_decodes_the_same_however_its_messages_are_cut() {
+        let rows: Vec<Vec<Option<&[u8]>>> = vec![
+            vec![Some(b"PI-1"), None, Some(b"")],
+            vec![Some(b"PI-2"), Some(b"\x00\xff tab\t"), Some(b"x")],
+            vec![Some(b"PI-3"), None, None],
+        ];
+        let stream = copy_stream(&rows);
+        let expected: Vec<Vec<Option<Vec<u8>>>> =
+            rows.iter().map(|r| r.iter().map(|f| f.map(<[u8]>::to_vec)).collect()).collect();
+        assert_eq!(decode_all(&[&stream]).unwrap(), (expected.clone(), true));
+        // Cut in two at every byte, and in three around every row boundary and inside fields.
+        for i in 0..=stream.len() {
+            assert_eq!(decode_all(&[&stream[..i], &stream[i..]]).unwrap(), (expected.clone(), true), "cut at {i}");
+            for j in i..=stream.len() {
+                let parts: [&[u8]; 3] = [&stream[..i], &stream[i..j], &stream[j..]];
+                assert_eq!(decode_all(&parts).unwrap(), (expected.clone(), true), "cut at {i} and {j}");
+            }
+        }
+        // One byte per message.
+        let bytes: Vec<&[u8]> = stream.chunks(1).collect();
+        assert_eq!(decode_all(&bytes).unwrap(), (expected.clone(), true));
+        // Anything after the trailer is not read.
+        let mut trailing = stream.clone();
+        trailing.extend_from_slice(b"junk");
+        assert_eq!(decode_all(&[&trailing, b"more"]).unwrap(), (expected, true));
+    }
+
+    #[test]
+    fn a_malformed_binary_copy_is_refused_and_a_cut_one_never_ends() {
+        let stream = copy_stream(&[vec![Some(b"PI-1")]]);
+        let mut unsigned = stream.clone();
+        unsigned[0] = b'X';
+        assert_eq!(decode_all(&[&unsigned]).unwrap_err(), "has no signature");
+        let mut negative = stream.clone();
+        let first_row = COPY_HEADER_LEN + 3;
+        negative[first_row..first_row + 2].copy_from_slice(&(-2i16).to_be_bytes());
+        assert_eq!(decode_all(&[&negative]).unwrap_err(), "has a negative field count");
+        let mut bad_length = stream.clone();
+        bad_length[first_row + 2..first_row + 6].copy_from_slice(&(-5i32).to_be_bytes());
+        assert_eq!(decode_all(&[&bad_length]).unwrap_err(), "has a negative field length");
+        // Without its trailer, or cut inside a row, the stream has not ended.
+        let (rows, ended) = decode_all(&[&stream[..stream.len() - 2]]).unwrap();
+        assert_eq!((rows.len(), ended), (1, false));
+        let (rows, ended) = decode_all(&[&stream[..stream.len() - 4]]).unwrap();
+        assert_eq!((rows.len(), ended), (0, false));
     }
 
     #[test]
