@@ -77,12 +77,12 @@ pub(super) fn skeleton_of<R: Read>(mut scanner: Scanner<R>) -> Step<Skeleton> {
 /// ([`START_OF_PIS`]), and from the end back until it ends ([`END_OF_PIS`]). For a
 /// zstd archive of several frames, as the writer makes them, only the frames at the two ends
 /// are read and decompressed (`frames.rs`); for plain JSON, only the bytes there. The document
-/// with the PIs cut out is then read as [`pass_one`] reads a whole one: the skeleton is the
+/// with the PIs cut out is then read as [`pass_one()`] reads a whole one: the skeleton is the
 /// same, because pass 1 takes nothing from the PIs. Where the cut is wrong (a forged
 /// document), pass 2 sees other bytes than this skeleton's and gives up.
 ///
 /// Gives up on anything else (pretty-printed JSON, more than [`ENDS_MAX`] bytes or
-/// [`ENDS_FRAMES`] frames at either end): [`pass_one`] then reads the whole document.
+/// [`ENDS_FRAMES`] frames at either end): [`pass_one()`] then reads the whole document.
 pub(super) fn pass_one_ends(read_at: frames::ReadAt) -> Step<Skeleton> {
     let mut first = [0u8; 4];
     if !frames::exact_at(read_at, &mut first, 0)? {

@@ -274,7 +274,7 @@ impl<'s> ConfigWriter<'s> {
     }
 }
 
-/// A [`ConfigSink`] over a [`RowSink`]: what a backend hands to [`super::Replacement::write`].
+/// A [`ConfigSink`] over a [`RowSink`]: what a backend hands to [`crate::store::Replacement::write`].
 pub(crate) struct RowsOut<'s> {
     pub(super) sink: Option<&'s mut dyn RowSink>,
     pub(super) writer: Option<ConfigWriter<'s>>,
