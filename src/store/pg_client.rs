@@ -17,13 +17,13 @@ use tokio::runtime::Runtime;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{AsyncMessage, Config, Error, IsolationLevel, NoTls, Row, Statement, ToStatement};
 
-/// The connection's messages (notices, which nobody reads: as the `postgres` crate without a
-/// notice callback); `None` once it has ended.
+/// What the connection receives unasked (notices; nothing here reads them).
 type Messages = Pin<Box<dyn Stream<Item = Result<AsyncMessage, Error>> + Send>>;
 
 /// The runtime and the connection it drives.
 struct Driver {
     runtime: Runtime,
+    /// `None` once the connection has ended.
     connection: Option<Messages>,
 }
 
@@ -34,19 +34,9 @@ impl Driver {
     fn block_on<T>(&mut self, future: impl Future<Output = Result<T, Error>>) -> Result<T, Error> {
         let Driver { runtime, connection } = self;
         let mut future = pin!(future);
-        runtime.block_on(poll_fn(|cx| {
-            while let Some(messages) = connection.as_mut() {
-                match messages.as_mut().poll_next(cx) {
-                    Poll::Ready(Some(Ok(_))) => {}
-                    Poll::Ready(Some(Err(e))) => {
-                        *connection = None;
-                        return Poll::Ready(Err(e));
-                    }
-                    Poll::Ready(None) => *connection = None,
-                    Poll::Pending => break,
-                }
-            }
-            future.as_mut().poll(cx)
+        runtime.block_on(poll_fn(|cx| match pump(connection, cx) {
+            Ok(()) => future.as_mut().poll(cx),
+            Err(e) => Poll::Ready(Err(e)),
         }))
     }
 
@@ -55,16 +45,27 @@ impl Driver {
     fn close(&mut self) {
         let Driver { runtime, connection } = self;
         runtime.block_on(poll_fn(|cx| {
-            while let Some(messages) = connection.as_mut() {
-                match messages.as_mut().poll_next(cx) {
-                    Poll::Ready(Some(Ok(_))) => {}
-                    Poll::Ready(Some(Err(_)) | None) => *connection = None,
-                    Poll::Pending => return Poll::Pending,
-                }
-            }
-            Poll::Ready(())
+            let _ = pump(connection, cx);
+            if connection.is_some() { Poll::Pending } else { Poll::Ready(()) }
         }));
     }
+}
+
+/// Lets the connection do what it can now (send queued requests, read answers), until it waits
+/// or ends; an ended or failed connection is dropped, and its error returned.
+fn pump(connection: &mut Option<Messages>, cx: &mut std::task::Context<'_>) -> Result<(), Error> {
+    while let Some(messages) = connection.as_mut() {
+        match messages.as_mut().poll_next(cx) {
+            Poll::Ready(Some(Ok(_))) => {}
+            Poll::Ready(Some(Err(e))) => {
+                *connection = None;
+                return Err(e);
+            }
+            Poll::Ready(None) => *connection = None,
+            Poll::Pending => break,
+        }
+    }
+    Ok(())
 }
 
 /// Why [`Client::connect`] failed.
@@ -117,7 +118,7 @@ impl Client {
     pub(crate) fn transaction(&mut self) -> Result<Transaction<'_>, Error> {
         let (driver, client) = self.parts();
         let tx = driver.block_on(client.transaction())?;
-        Ok(Transaction { driver, tx: Some(tx) })
+        Ok(Transaction { driver, tx })
     }
 
     /// Begins a REPEATABLE READ, READ ONLY transaction.
@@ -126,7 +127,7 @@ impl Client {
         let tx = driver.block_on(
             client.build_transaction().isolation_level(IsolationLevel::RepeatableRead).read_only(true).start(),
         )?;
-        Ok(Transaction { driver, tx: Some(tx) })
+        Ok(Transaction { driver, tx })
     }
 }
 
@@ -144,14 +145,12 @@ impl Drop for Client {
 /// it back on the server).
 pub(crate) struct Transaction<'a> {
     driver: &'a mut Driver,
-    /// `None` only once committed.
-    tx: Option<tokio_postgres::Transaction<'a>>,
+    tx: tokio_postgres::Transaction<'a>,
 }
 
 impl Transaction<'_> {
     fn parts(&mut self) -> (&mut Driver, &tokio_postgres::Transaction<'_>) {
-        let tx = self.tx.as_ref().expect("a transaction is used until it is committed");
-        (self.driver, tx)
+        (self.driver, &self.tx)
     }
 
     pub(crate) fn batch_execute(&mut self, sql: &str) -> Result<(), Error> {
@@ -224,8 +223,8 @@ impl Transaction<'_> {
     }
 
     /// Commits.
-    pub(crate) fn commit(mut self) -> Result<(), Error> {
-        let tx = self.tx.take().expect("a transaction is committed once");
-        self.driver.block_on(tx.commit())
+    pub(crate) fn commit(self) -> Result<(), Error> {
+        let Transaction { driver, tx } = self;
+        driver.block_on(tx.commit())
     }
 }
